@@ -1,0 +1,4 @@
+"""hookd: a self-hosted webhook service."""
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

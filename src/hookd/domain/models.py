@@ -1,0 +1,127 @@
+"""The nouns of hookd, as plain immutable records.
+
+Times are Unix seconds (float, UTC); the API renders them as RFC 3339.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+JSON = Any
+
+
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    QUEUED = "queued"
+    CANCELLED = "cancelled"
+
+
+# Pending deliveries of a disabled webhook are parked this far in the future
+# (Unix seconds), so claiming never scans them; enabling brings them back.
+PARKED_AT = 1e15
+
+FINISHED = frozenset({DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED, DeliveryStatus.CANCELLED})
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    id: str
+    uid: str
+    name: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: str
+    app_id: str | None  # None: the instance admin key
+    name: str
+    prefix: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class EventType:
+    app_id: str
+    name: str
+    group: str
+    description: str
+    sample: dict[str, JSON]
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: str
+    app_id: str
+    type: str
+    data: dict[str, JSON]
+    timestamp: float
+    live: bool = True
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    id: str
+    app_id: str
+    name: str
+    url: str
+    events: tuple[str, ...]
+    enabled: bool = True
+    description: str = ""
+    method: str = "POST"
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+    body_template: str | None = None
+    filter: dict[str, JSON] | None = None
+    secret: str | None = None
+    mail_exceptions_to: str = ""
+    last_error: str | None = None
+    disabled_reason: str | None = None
+    failure_streak: int = 0
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: str
+    app_id: str
+    webhook_id: str
+    event_id: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: float
+    created_at: float
+    updated_at: float
+    last_error: str | None = None
+    last_status_code: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One HTTP try of a delivery, as recorded in the attempt log."""
+
+    id: str
+    delivery_id: str
+    webhook_id: str
+    app_id: str
+    number: int
+    started_at: float
+    duration_ms: float
+    request_method: str
+    request_url: str
+    request_headers: dict[str, str]
+    response_status: int | None
+    response_headers: dict[str, str]
+    response_body: str
+    error_code: str | None
+    error_message: str | None
+    outcome: str

@@ -1,0 +1,118 @@
+"""Signature schemes a webhook can sign its requests with.
+
+- `standard`: Standard Webhooks headers `webhook-id`, `webhook-timestamp`,
+  `webhook-signature: v1,<base64 HMAC-SHA256(key, id.timestamp.body)>`; the key
+  is the base64 part of a `whsec_…` secret. Several valid secrets (during a
+  rotation) give several space-separated signatures.
+- `hmac-sha256-base64`: `Webhook-Signature: base64(HMAC-SHA256(secret, body))`,
+  as Mautic signs; the key is the secret string's UTF-8 bytes as stored.
+- `github`: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>`; the
+  key is the secret string's UTF-8 bytes as stored.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets as _random
+from collections.abc import Mapping, Sequence
+
+STANDARD = "standard"
+HMAC_BASE64 = "hmac-sha256-base64"
+GITHUB = "github"
+SCHEMES = (STANDARD, HMAC_BASE64, GITHUB)
+SECRET_PREFIX = "whsec_"
+
+# Header names the schemes own; users may not set them as custom headers.
+SIGNATURE_HEADERS = frozenset(
+    {"webhook-id", "webhook-timestamp", "webhook-signature", "x-hub-signature-256"}
+)
+
+
+def generate_secret() -> str:
+    """Return a new `whsec_` secret holding 32 random bytes."""
+    return SECRET_PREFIX + base64.b64encode(_random.token_bytes(32)).decode()
+
+
+def standard_key(secret: str) -> bytes:
+    """Return the HMAC key of a Standard Webhooks secret, or raise ValueError."""
+    raw = secret[len(SECRET_PREFIX) :] if secret.startswith(SECRET_PREFIX) else secret
+    try:
+        key = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("must be 'whsec_' followed by base64 for the standard scheme") from exc
+    if len(key) < 16:
+        raise ValueError("must hold at least 16 bytes of key for the standard scheme")
+    return key
+
+
+def sign_standard(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """Return `v1,<signature>` for one secret."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(standard_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def sign_hmac_base64(secret: str, body: bytes) -> str:
+    """Return base64(HMAC-SHA256(secret, body)) with the secret's UTF-8 bytes as key."""
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def sign_github(secret: str, body: bytes) -> str:
+    """Return `sha256=<hex>` as GitHub's X-Hub-Signature-256 carries it."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def signature_headers(
+    schemes: Sequence[str],
+    secrets: Sequence[str],
+    msg_id: str,
+    timestamp: int,
+    body: bytes,
+) -> dict[str, str]:
+    """Return the headers that sign `body` with every valid secret, newest first."""
+    if not secrets:
+        return {}
+    headers: dict[str, str] = {}
+    for scheme in schemes:
+        if scheme == STANDARD:
+            headers["webhook-id"] = msg_id
+            headers["webhook-timestamp"] = str(timestamp)
+            headers["webhook-signature"] = " ".join(
+                sign_standard(s, msg_id, timestamp, body) for s in secrets
+            )
+        elif scheme == HMAC_BASE64:
+            # One header value only: receivers compare it whole. Sign with the newest.
+            headers["Webhook-Signature"] = sign_hmac_base64(secrets[0], body)
+        elif scheme == GITHUB:
+            headers["X-Hub-Signature-256"] = sign_github(secrets[0], body)
+        else:
+            raise ValueError(f"unknown signing scheme {scheme!r}")
+    return headers
+
+
+def verify_standard(
+    secret: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    now: float,
+    tolerance: float = 300,
+) -> bool:
+    """Tell whether `headers` carry a valid, fresh standard signature of `body`."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    msg_id = lower.get("webhook-id")
+    stamp = lower.get("webhook-timestamp")
+    given = lower.get("webhook-signature")
+    if not msg_id or not stamp or not given:
+        return False
+    try:
+        timestamp = int(stamp)
+        expected = sign_standard(secret, msg_id, timestamp, body)
+    except ValueError:
+        return False
+    if abs(now - timestamp) > tolerance:
+        return False
+    return any(hmac.compare_digest(expected, part) for part in given.split(" "))

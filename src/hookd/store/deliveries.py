@@ -1,0 +1,284 @@
+"""Deliveries and attempts: claiming work under a lease, and writing outcomes in batches."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hookd.domain.models import FINISHED, PARKED_AT, DeliveryStatus
+from hookd.store import rows
+from hookd.store.engine import Engines
+from hookd.store.records import AttemptRecord, Claimed, DeliveryDetail, Page
+from hookd.store.tables import attempts, deliveries, events, webhooks
+from hookd.store.webhooks import disable
+
+_DUE = (DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value)
+
+
+class DeliveryRepository:
+    def __init__(self, engines: Engines) -> None:
+        self._db = engines
+
+    async def claim(self, limit: int, *, lease_seconds: float, now: float) -> list[Claimed]:
+        """Lease up to `limit` due deliveries (pending, or sending with an expired lease).
+
+        One statement picks and marks the rows; on PostgreSQL `SKIP LOCKED`
+        lets many workers claim at once without waiting on each other or
+        taking the same row. A `sending` row's next_attempt_at is its lease end.
+        """
+        token = secrets.token_hex(8)
+        enabled = (
+            sa.select(webhooks.c.id)
+            .where(webhooks.c.id == deliveries.c.webhook_id, webhooks.c.enabled.is_(True))
+            .exists()
+        )
+        due = (
+            sa.select(deliveries.c.id)
+            .where(
+                deliveries.c.status.in_(_DUE),
+                deliveries.c.next_attempt_at <= now,
+                enabled,
+            )
+            .order_by(deliveries.c.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=deliveries)
+        )
+        stmt = (
+            deliveries.update()
+            .where(deliveries.c.id.in_(due.scalar_subquery()))
+            .values(
+                status=DeliveryStatus.SENDING.value,
+                next_attempt_at=now + lease_seconds,
+                claim_token=token,
+                updated_at=now,
+            )
+            .returning(*deliveries.c)
+        )
+        async with self._db.write.begin() as conn:
+            claimed = [rows.delivery(r) for r in await conn.execute(stmt)]
+            if not claimed:
+                return []
+            event_ids = sorted({d.event_id for d in claimed})
+            webhook_ids = sorted({d.webhook_id for d in claimed})
+            found_events = {
+                r.id: rows.event(r)
+                for r in await conn.execute(sa.select(events).where(events.c.id.in_(event_ids)))
+            }
+            found_webhooks = {
+                r.id: rows.webhook(r)
+                for r in await conn.execute(
+                    sa.select(webhooks).where(webhooks.c.id.in_(webhook_ids))
+                )
+            }
+        return [
+            Claimed(d, token, found_events[d.event_id], found_webhooks[d.webhook_id])
+            for d in claimed
+            if d.event_id in found_events and d.webhook_id in found_webhooks
+        ]
+
+    async def record(self, records: Sequence[AttemptRecord], *, now: float) -> None:
+        """Write finished attempts, their deliveries' new state and webhook health at once."""
+        if not records:
+            return
+        async with self._db.write.begin() as conn:
+            await conn.execute(attempts.insert(), [rows.attempt_values(r.attempt) for r in records])
+            await conn.execute(
+                deliveries.update()
+                .where(
+                    deliveries.c.id == sa.bindparam("b_id"),
+                    deliveries.c.claim_token == sa.bindparam("b_token"),
+                )
+                .values(
+                    status=sa.bindparam("b_status"),
+                    attempts=sa.bindparam("b_attempts"),
+                    next_attempt_at=sa.bindparam("b_next"),
+                    last_error=sa.bindparam("b_error"),
+                    last_status_code=sa.bindparam("b_code"),
+                    claim_token=None,
+                    updated_at=now,
+                ),
+                [
+                    {
+                        "b_id": r.attempt.delivery_id,
+                        "b_token": r.claim_token,
+                        "b_status": r.status.value,
+                        "b_attempts": r.attempt.number,
+                        "b_next": r.next_attempt_at,
+                        "b_error": r.last_error,
+                        "b_code": r.attempt.response_status,
+                    }
+                    for r in records
+                ],
+            )
+            await _update_health(conn, records, now)
+
+    async def release(self, claimed: Sequence[Claimed], *, now: float) -> None:
+        """Give leased deliveries back so any worker can take them now."""
+        if not claimed:
+            return
+        async with self._db.write.begin() as conn:
+            await conn.execute(
+                deliveries.update()
+                .where(
+                    deliveries.c.id == sa.bindparam("b_id"),
+                    deliveries.c.claim_token == sa.bindparam("b_token"),
+                )
+                .values(
+                    status=DeliveryStatus.PENDING.value,
+                    next_attempt_at=now,
+                    claim_token=None,
+                    updated_at=now,
+                ),
+                [{"b_id": c.delivery.id, "b_token": c.claim_token} for c in claimed],
+            )
+
+    async def get(self, app_id: str, delivery_id: str) -> DeliveryDetail | None:
+        async with self._db.read.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(deliveries).where(
+                        deliveries.c.app_id == app_id, deliveries.c.id == delivery_id
+                    )
+                )
+            ).first()
+            if row is None:
+                return None
+            found = await conn.execute(
+                sa.select(attempts)
+                .where(attempts.c.delivery_id == delivery_id)
+                .order_by(attempts.c.number, attempts.c.id)
+            )
+            return DeliveryDetail(rows.delivery(row), [rows.attempt(a) for a in found])
+
+    async def page(
+        self,
+        app_id: str,
+        *,
+        limit: int,
+        before: str | None = None,
+        webhook_id: str | None = None,
+        event_id: str | None = None,
+        status: str | None = None,
+    ) -> Page:
+        """List deliveries newest first."""
+        query = sa.select(deliveries).where(deliveries.c.app_id == app_id)
+        if webhook_id:
+            query = query.where(deliveries.c.webhook_id == webhook_id)
+        if event_id:
+            query = query.where(deliveries.c.event_id == event_id)
+        if status:
+            query = query.where(deliveries.c.status == status)
+        if before:
+            query = query.where(deliveries.c.id < before)
+        query = query.order_by(deliveries.c.id.desc()).limit(limit + 1)
+        async with self._db.read.connect() as conn:
+            found = [rows.delivery(r) for r in await conn.execute(query)]
+        more = len(found) > limit
+        items = found[:limit]
+        return Page(items=items, next_cursor=items[-1].id if more and items else None)
+
+    async def retry(self, app_id: str, delivery_id: str, *, now: float) -> bool:
+        """Make a finished or waiting delivery due now; False if it is being sent."""
+        async with self._db.write.begin() as conn:
+            result = await conn.execute(
+                deliveries.update()
+                .where(
+                    deliveries.c.app_id == app_id,
+                    deliveries.c.id == delivery_id,
+                    deliveries.c.status != DeliveryStatus.SENDING.value,
+                )
+                .values(
+                    status=DeliveryStatus.PENDING.value,
+                    next_attempt_at=now,
+                    claim_token=None,
+                    updated_at=now,
+                )
+            )
+        return result.rowcount > 0
+
+    async def lease(self, delivery_id: str, *, lease_seconds: float, now: float) -> str | None:
+        """Take one delivery for sending right now (test sends); returns its claim token."""
+        token = secrets.token_hex(8)
+        async with self._db.write.begin() as conn:
+            result = await conn.execute(
+                deliveries.update()
+                .where(
+                    deliveries.c.id == delivery_id,
+                    deliveries.c.status.in_([s.value for s in DeliveryStatus if s not in FINISHED]),
+                )
+                .values(
+                    status=DeliveryStatus.SENDING.value,
+                    next_attempt_at=now + lease_seconds,
+                    claim_token=token,
+                    updated_at=now,
+                )
+            )
+        return token if result.rowcount else None
+
+    async def count_pending(self) -> int:
+        query = sa.select(sa.func.count()).where(
+            deliveries.c.status.in_(_DUE), deliveries.c.next_attempt_at < PARKED_AT
+        )
+        async with self._db.read.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
+    async def next_due(self) -> float | None:
+        """Return when the earliest waiting delivery is due (parked ones aside)."""
+        query = sa.select(sa.func.min(deliveries.c.next_attempt_at)).where(
+            deliveries.c.status.in_(_DUE), deliveries.c.next_attempt_at < PARKED_AT
+        )
+        async with self._db.read.connect() as conn:
+            value = (await conn.execute(query)).scalar_one_or_none()
+        return float(value) if value is not None else None
+
+
+async def _update_health(
+    conn: AsyncConnection, records: Sequence[AttemptRecord], now: float
+) -> None:
+    """Fold a batch's attempts into each webhook's failure streak and last error."""
+    per_webhook: dict[str, list[AttemptRecord]] = {}
+    for record in records:
+        per_webhook.setdefault(record.attempt.webhook_id, []).append(record)
+    recovered: list[str] = []
+    failing: list[dict[str, Any]] = []
+    for webhook_id, batch in per_webhook.items():
+        batch.sort(key=lambda r: r.attempt.started_at)
+        reason = next((r.disable_reason for r in batch if r.disable_reason), None)
+        if reason:
+            await disable(conn, webhook_id, reason, now)
+        last_ok = max(
+            (i for i, r in enumerate(batch) if r.attempt.outcome == "succeeded"), default=-1
+        )
+        failures = batch[last_ok + 1 :]
+        if not failures:
+            recovered.append(webhook_id)
+            continue
+        failing.append(
+            {
+                "b_id": webhook_id,
+                "b_reset": last_ok >= 0,
+                "b_count": len(failures),
+                "b_error": failures[-1].last_error,
+            }
+        )
+    if recovered:
+        await conn.execute(
+            webhooks.update()
+            .where(webhooks.c.id.in_(recovered), webhooks.c.failure_streak != 0)
+            .values(failure_streak=0)
+        )
+    if failing:
+        streak = sa.case(
+            (sa.bindparam("b_reset", type_=sa.Boolean), sa.bindparam("b_count", type_=sa.Integer)),
+            else_=webhooks.c.failure_streak + sa.bindparam("b_count", type_=sa.Integer),
+        )
+        await conn.execute(
+            webhooks.update()
+            .where(webhooks.c.id == sa.bindparam("b_id"))
+            .values(failure_streak=streak, last_error=sa.bindparam("b_error")),
+            failing,
+        )

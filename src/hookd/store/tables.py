@@ -1,0 +1,178 @@
+"""The schema, as SQLAlchemy Core tables. Migrations are generated from it.
+
+Times are Unix seconds in double precision; JSON is stored as text so the
+bytes a producer sent are the bytes a receiver gets, on both databases.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Time = sa.Float(precision=53)
+
+
+def _app_fk() -> sa.ForeignKey:
+    return sa.ForeignKey("apps.id", ondelete="CASCADE")
+
+
+def _webhook_fk() -> sa.ForeignKey:
+    return sa.ForeignKey("webhooks.id", ondelete="CASCADE")
+
+
+apps = sa.Table(
+    "apps",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("uid", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("app_id", sa.String(40), _app_fk()),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("revoked_at", Time),
+)
+
+event_types = sa.Table(
+    "event_types",
+    metadata,
+    sa.Column("app_id", sa.String(40), _app_fk(), primary_key=True),
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("group_name", sa.String(200), nullable=False, server_default=""),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("sample", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("app_id", sa.String(40), _app_fk(), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("events", sa.Text, nullable=False),  # JSON list of names/patterns
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("method", sa.String(8), nullable=False, server_default="POST"),
+    sa.Column("content_type", sa.String(64), nullable=False, server_default="application/json"),
+    sa.Column("headers", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("body_template", sa.Text),
+    sa.Column("filter", sa.Text),
+    sa.Column("secret", sa.Text),
+    sa.Column("mail_exceptions_to", sa.Text, nullable=False, server_default=""),
+    sa.Column("last_error", sa.Text),
+    sa.Column("disabled_reason", sa.Text),
+    sa.Column("failure_streak", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+    sa.Index("ix_webhooks_app_id_id", "app_id", "id"),
+)
+
+# One row per (webhook, subscription string): fan-out looks up the strings
+# that match an event type, so its cost follows the matching webhooks only.
+webhook_events = sa.Table(
+    "webhook_events",
+    metadata,
+    sa.Column("app_id", sa.String(40), primary_key=True),
+    sa.Column("pattern", sa.String(128), primary_key=True),
+    sa.Column(
+        "webhook_id",
+        sa.String(40),
+        _webhook_fk(),
+        primary_key=True,
+    ),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("app_id", sa.String(40), _app_fk(), nullable=False),
+    sa.Column("type", sa.String(128), nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("timestamp", Time, nullable=False),
+    sa.Column("live", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("idempotency_key", sa.String(256)),
+    sa.Column("created_at", Time, nullable=False),
+    sa.UniqueConstraint("app_id", "idempotency_key"),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("app_id", sa.String(40), nullable=False),
+    sa.Column(
+        "webhook_id",
+        sa.String(40),
+        _webhook_fk(),
+        nullable=False,
+    ),
+    sa.Column("event_id", sa.String(40), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    # For `pending`: when the next attempt is due. For `sending`: when the lease ends.
+    sa.Column("next_attempt_at", Time, nullable=False),
+    sa.Column("claim_token", sa.String(40)),
+    sa.Column("last_error", sa.Text),
+    sa.Column("last_status_code", sa.Integer),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+    sa.Index(
+        "ix_deliveries_due",
+        "next_attempt_at",
+        sqlite_where=sa.text("status IN ('pending', 'sending')"),
+        postgresql_where=sa.text("status IN ('pending', 'sending')"),
+    ),
+    sa.Index("ix_deliveries_app_id_id", "app_id", "id"),
+    sa.Index("ix_deliveries_webhook_id_id", "webhook_id", "id"),
+    sa.Index("ix_deliveries_event_id", "event_id"),
+)
+
+attempts = sa.Table(
+    "attempts",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("delivery_id", sa.String(40), nullable=False),
+    sa.Column("webhook_id", sa.String(40), nullable=False),
+    sa.Column("app_id", sa.String(40), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("started_at", Time, nullable=False),
+    sa.Column("duration_ms", sa.Float, nullable=False),
+    sa.Column("request_method", sa.String(8), nullable=False),
+    sa.Column("request_url", sa.Text, nullable=False),
+    sa.Column("request_headers", sa.Text, nullable=False),
+    sa.Column("response_status", sa.Integer),
+    sa.Column("response_headers", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("response_body", sa.Text, nullable=False, server_default=""),
+    sa.Column("error_code", sa.String(40)),
+    sa.Column("error_message", sa.Text),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Index("ix_attempts_delivery_id", "delivery_id"),
+)
+
+# Instance-wide key/value facts (e.g. that the admin key was generated).
+instance = sa.Table(
+    "instance",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)

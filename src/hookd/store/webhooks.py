@@ -1,0 +1,147 @@
+"""Webhooks and the subscription index fan-out reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hookd.domain.models import PARKED_AT, DeliveryStatus, Webhook
+from hookd.store import rows
+from hookd.store.engine import Engines
+from hookd.store.records import Page
+from hookd.store.tables import deliveries, webhook_events, webhooks
+
+_JSON_FIELDS = frozenset({"events", "headers", "filter"})
+
+
+def _values(fields: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key in _JSON_FIELDS:
+            out[key] = None if value is None else orjson.dumps(value).decode()
+        else:
+            out[key] = value
+    return out
+
+
+class WebhookRepository:
+    def __init__(self, engines: Engines) -> None:
+        self._db = engines
+
+    async def create(self, wh: Webhook) -> None:
+        fields = {
+            "id": wh.id,
+            "app_id": wh.app_id,
+            "name": wh.name,
+            "description": wh.description,
+            "url": wh.url,
+            "events": list(wh.events),
+            "enabled": wh.enabled,
+            "method": wh.method,
+            "content_type": wh.content_type,
+            "headers": wh.headers,
+            "body_template": wh.body_template,
+            "filter": wh.filter,
+            "secret": wh.secret,
+            "mail_exceptions_to": wh.mail_exceptions_to,
+            "failure_streak": 0,
+            "created_at": wh.created_at,
+            "updated_at": wh.updated_at,
+        }
+        async with self._db.write.begin() as conn:
+            await conn.execute(webhooks.insert().values(**_values(fields)))
+            await self._index(conn, wh.app_id, wh.id, wh.events)
+
+    async def get(self, app_id: str, webhook_id: str) -> Webhook | None:
+        query = sa.select(webhooks).where(webhooks.c.app_id == app_id, webhooks.c.id == webhook_id)
+        async with self._db.read.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return rows.webhook(row) if row else None
+
+    async def page(
+        self, app_id: str, *, limit: int, after: str | None = None, enabled: bool | None = None
+    ) -> Page:
+        query = sa.select(webhooks).where(webhooks.c.app_id == app_id)
+        if after:
+            query = query.where(webhooks.c.id > after)
+        if enabled is not None:
+            query = query.where(webhooks.c.enabled == enabled)
+        query = query.order_by(webhooks.c.id).limit(limit + 1)
+        async with self._db.read.connect() as conn:
+            found = [rows.webhook(r) for r in await conn.execute(query)]
+        more = len(found) > limit
+        items = found[:limit]
+        return Page(items=items, next_cursor=items[-1].id if more and items else None)
+
+    async def update(
+        self, app_id: str, webhook_id: str, changes: dict[str, Any], now: float
+    ) -> Webhook | None:
+        """Apply `changes` (domain field names); enabling wakes parked deliveries."""
+        async with self._db.write.begin() as conn:
+            result = await conn.execute(
+                webhooks.update()
+                .where(webhooks.c.app_id == app_id, webhooks.c.id == webhook_id)
+                .values(updated_at=now, **_values(changes))
+            )
+            if result.rowcount == 0:
+                return None
+            if "events" in changes:
+                await conn.execute(
+                    webhook_events.delete().where(webhook_events.c.webhook_id == webhook_id)
+                )
+                await self._index(conn, app_id, webhook_id, changes["events"])
+            if changes.get("enabled") is True:
+                await conn.execute(
+                    webhooks.update()
+                    .where(webhooks.c.id == webhook_id)
+                    .values(disabled_reason=None, failure_streak=0)
+                )
+                await _move_pending(conn, webhook_id, frm=PARKED_AT, to=now)
+            elif changes.get("enabled") is False:
+                await _move_pending(conn, webhook_id, frm=None, to=PARKED_AT)
+        return await self.get(app_id, webhook_id)
+
+    async def delete(self, app_id: str, webhook_id: str) -> bool:
+        async with self._db.write.begin() as conn:
+            await conn.execute(deliveries.delete().where(deliveries.c.webhook_id == webhook_id))
+            await conn.execute(
+                webhook_events.delete().where(webhook_events.c.webhook_id == webhook_id)
+            )
+            result = await conn.execute(
+                webhooks.delete().where(webhooks.c.app_id == app_id, webhooks.c.id == webhook_id)
+            )
+        return result.rowcount > 0
+
+    @staticmethod
+    async def _index(conn: AsyncConnection, app_id: str, webhook_id: str, patterns: Any) -> None:
+        unique = sorted(set(patterns))
+        if unique:
+            await conn.execute(
+                webhook_events.insert(),
+                [{"app_id": app_id, "pattern": p, "webhook_id": webhook_id} for p in unique],
+            )
+
+
+async def _move_pending(
+    conn: AsyncConnection, webhook_id: str, *, frm: float | None, to: float
+) -> None:
+    query = deliveries.update().where(
+        deliveries.c.webhook_id == webhook_id,
+        deliveries.c.status == DeliveryStatus.PENDING.value,
+    )
+    if frm is not None:
+        query = query.where(deliveries.c.next_attempt_at >= frm)
+    await conn.execute(query.values(next_attempt_at=to))
+
+
+async def disable(conn: AsyncConnection, webhook_id: str, reason: str, now: float) -> None:
+    """Disable a webhook inside a caller's transaction, parking what it is owed."""
+    await conn.execute(
+        webhooks.update()
+        .where(webhooks.c.id == webhook_id)
+        .values(enabled=False, disabled_reason=reason, updated_at=now)
+    )
+    await _move_pending(conn, webhook_id, frm=None, to=PARKED_AT)

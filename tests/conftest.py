@@ -1,0 +1,65 @@
+"""Shared fixtures: a store on each backend, settings for fast tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from hookd.config import Settings
+from hookd.store import Store
+
+pytest_plugins = ["tests.support.pg_plugin"]
+
+
+def migrate_postgres(url: str) -> None:
+    """Build the schema with hookd's migrations (the template every test copies)."""
+
+    async def go() -> None:
+        store = await Store.open(url)
+        await store.close()
+
+    asyncio.run(go())
+
+
+@pytest.fixture
+def pg_template(pg_template_factory: object) -> str:
+    return pg_template_factory(migrate_postgres)  # type: ignore[operator, no-any-return]
+
+
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, migrated database on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'hookd.db'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture
+async def store(db_url: str) -> AsyncIterator[Store]:
+    s = await Store.open(db_url)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    """Settings for in-process tests: dev mode, fast retries, short timeouts."""
+    return Settings(
+        db=db_url,
+        dev=True,
+        retry_schedule=(0.05, 0.05, 0.05),
+        retry_jitter=0.0,
+        request_timeout=2.0,
+        lease_seconds=5.0,
+        poll_interval=0.05,
+        shutdown_grace=2.0,
+    )
