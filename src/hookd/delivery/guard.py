@@ -1,0 +1,176 @@
+"""Refuse to connect to addresses a webhook may not reach (SSRF guard).
+
+The check runs in the connector's socket factory, on the very address about to
+be connected to, after DNS and for every connection: IP literals such as
+`[::ffff:127.0.0.2]`, names that resolve (or re-resolve) to private addresses,
+and redirect targets all pass through it. A resolver hook alone would miss IP
+literals, which aiohttp never resolves.
+
+Callers must still make requests with `trust_env=False` (an environment proxy
+would be the only address the guard sees) and `allow_redirects=False` (a
+redirect is a failed attempt, not a new target to chase).
+
+    TargetGuard.socket_factory   refuses with BlockedTarget, before any packet is sent
+    make_connector               a pooled TCPConnector wired to a guard, whose resolver
+                                 also drops refused addresses so a name with one
+                                 allowed address still connects
+    is_blocked                   tells a refusal apart from other connection errors
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from collections.abc import Collection, Sequence
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
+
+import aiohttp
+import aiohttp.connector
+from aiohappyeyeballs import AddrInfoType
+from aiohttp.abc import AbstractResolver, ResolveResult
+
+from hookd.domain.urlpolicy import address_allowed
+
+__all__ = ["BlockedTarget", "TargetGuard", "is_blocked", "make_connector"]
+
+DNS_CACHE_SECONDS = 30  # safe to cache: the guard checks addresses, not names
+
+
+class BlockedTarget(OSError):
+    """The guard refused to connect to an address."""
+
+    def __init__(self, address: str, reason: str = "not a public address") -> None:
+        # EACCES gives aiohttp's ClientConnectorError a strerror to show.
+        super().__init__(errno.EACCES, f"refused to connect to {address}: {reason}")
+        self.address = address
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+class TargetGuard:
+    """Decide which addresses hookd may connect to, and enforce it on sockets."""
+
+    def __init__(
+        self,
+        *,
+        allow_private: bool,
+        allowed_networks: Sequence[IPv4Network | IPv6Network] = (),
+        allowed_hosts: Collection[tuple[str, int]] = (),
+    ) -> None:
+        """Allow public addresses, plus everything in dev, listed networks and (ip, port) pairs.
+
+        `allowed_hosts` holds hookd's own listen addresses, so webhooks can chain
+        into hookd's API. `localhost` stands for 127.0.0.1 and ::1; other names
+        are skipped, because the guard never resolves names.
+        """
+        self.allow_private = allow_private
+        self.allowed_networks = tuple(allowed_networks)
+        self._allowed_hosts = frozenset(
+            (ip, port) for host, port in allowed_hosts for ip in _listen_addresses(host)
+        )
+
+    def allows(self, address: str, port: int) -> bool:
+        """Return True when a connection to `address` (an IP address) on `port` is allowed."""
+        try:
+            ip = ip_address(address)
+        except ValueError:
+            return False
+        if (_plain(ip), port) in self._allowed_hosts:
+            return True
+        return address_allowed(
+            ip, allow_private=self.allow_private, allowed_networks=self.allowed_networks
+        )
+
+    def check(self, address: str, port: int) -> None:
+        """Raise BlockedTarget unless a connection to `address` on `port` is allowed."""
+        if self.allows(address, port):
+            return
+        try:
+            ip_address(address)
+        except ValueError:
+            raise BlockedTarget(address, "not an IP address") from None
+        raise BlockedTarget(address)
+
+    def socket_factory(self, addr_info: AddrInfoType) -> socket.socket:
+        """Return a socket for `addr_info`, or raise BlockedTarget before anything is sent."""
+        family, type_, proto, _canonname, sockaddr = addr_info
+        self.check(str(sockaddr[0]), int(sockaddr[1]))
+        return socket.socket(family=family, type=type_, proto=proto)
+
+
+class _GuardedResolver(AbstractResolver):
+    """Resolve names, keeping only the addresses the guard allows."""
+
+    def __init__(self, guard: TargetGuard) -> None:
+        # ThreadedResolver holds nothing to release, so the connector not owning
+        # this resolver (and never closing it) leaks nothing.
+        self._inner = aiohttp.ThreadedResolver()
+        self._guard = guard
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        """Return the allowed addresses of `host`, or one refused address when none is."""
+        results = await self._inner.resolve(host, port, family)
+        allowed = [r for r in results if self._guard.allows(r["host"], r["port"])]
+        # With only refused addresses, hand one on so the socket factory raises a
+        # single BlockedTarget; several refusals would be merged by aiohappyeyeballs
+        # into a plain OSError and no longer read as blocked.
+        return allowed or results[:1]
+
+    async def close(self) -> None:
+        """Release the wrapped resolver."""
+        await self._inner.close()
+
+
+def make_connector(guard: TargetGuard, *, limit: int) -> aiohttp.TCPConnector:
+    """Return a pooled connector whose every connection passes `guard`; call in the loop."""
+    return aiohttp.TCPConnector(
+        limit=limit,
+        # Fairness between receivers is the worker's per-webhook semaphore.
+        limit_per_host=0,
+        ttl_dns_cache=DNS_CACHE_SECONDS,
+        resolver=_GuardedResolver(guard),
+        socket_factory=guard.socket_factory,
+        # Only some Python versions leak closed TLS transports; elsewhere aiohttp
+        # warns that the option is ignored.
+        enable_cleanup_closed=bool(getattr(aiohttp.connector, "NEEDS_CLEANUP_CLOSED", False)),
+    )
+
+
+def is_blocked(exc: BaseException) -> bool:
+    """Return True when `exc` was caused by the guard refusing a target."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, BlockedTarget):
+            return True
+        if isinstance(current, aiohttp.ClientConnectorError):
+            pending.append(current.os_error)
+        pending.extend((current.__cause__, current.__context__))
+    return False
+
+
+def _listen_addresses(host: str) -> tuple[IPv4Address | IPv6Address, ...]:
+    """Return the addresses a listen host stands for; none for a name other than localhost."""
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return (IPv4Address("127.0.0.1"), IPv6Address("::1"))
+    try:
+        return (_plain(ip_address(host)),)
+    except ValueError:
+        return ()
+
+
+def _plain(ip: IPv4Address | IPv6Address) -> IPv4Address | IPv6Address:
+    """Return the IPv4 address behind an IPv4-mapped one, else `ip` without its zone."""
+    if isinstance(ip, IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return ip.ipv4_mapped
+        return IPv6Address(int(ip))
+    return ip
