@@ -1,0 +1,21 @@
+"""Prometheus metrics, served at /metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_INGESTED = Counter("hookd_events_ingested_total", "Events accepted by the API.")
+DELIVERIES_CREATED = Counter("hookd_deliveries_created_total", "Deliveries created by fan-out.")
+ATTEMPTS = Counter("hookd_attempts_total", "HTTP attempts made, by outcome.", ["outcome"])
+ATTEMPT_SECONDS = Histogram(
+    "hookd_attempt_duration_seconds",
+    "Duration of HTTP attempts.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+DELIVERIES_PENDING = Gauge(
+    "hookd_deliveries_pending", "Deliveries waiting for an attempt (read at scrape time)."
+)
+IN_FLIGHT = Gauge("hookd_attempts_in_flight", "Attempts this process has in flight.")
+RECORD_ERRORS = Counter(
+    "hookd_record_errors_total", "Failed writes of attempt outcomes (retried; leases cover them)."
+)
