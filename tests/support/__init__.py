@@ -1,0 +1,1 @@
+"""Helpers shared by the test tiers: a scriptable HTTP receiver, and more."""
