@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
 
@@ -43,7 +44,7 @@ class Settings(BaseSettings):
     public_url: str | None = None
     """How hookd is reached from outside (`system.url` in templates); default http://HOST:PORT."""
 
-    retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
+    retry_schedule: Annotated[tuple[float, ...], NoDecode] = DEFAULT_RETRY_SCHEDULE
     """Seconds to wait before each retry; comma-separated. Attempts = entries + 1."""
 
     retry_jitter: float = 0.2

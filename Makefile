@@ -1,0 +1,58 @@
+# hookd: `make run` starts hookd on SQLite; `make test` runs the whole suite.
+# Every set-up step lives here: CI runs on a clean clone.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: help install postgres run test unit lint format bench clean
+
+help:
+	@echo "make run     set up, migrate, and start hookd on SQLite (dev mode) with a printed admin key"
+	@echo "make test    set up (incl. PostgreSQL binaries) and run lint, types and every test"
+	@echo "make lint    ruff + mypy --strict"
+	@echo "make bench   run the benchmarks and write docs/benchmarks.md"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# The tests start a real PostgreSQL; install its server binaries when missing.
+postgres:
+	@bash scripts/ensure-postgres.sh
+
+run: install
+	@mkdir -p .hookd
+	@test -s .hookd/admin-key || (umask 077 && $(BIN)/python -c \
+		"from hookd.service.auth import new_key; print(new_key())" > .hookd/admin-key)
+	@$(BIN)/hookd migrate
+	@echo "Admin key: $$(cat .hookd/admin-key)   (kept in .hookd/admin-key)"
+	@HOOKD_ADMIN_KEY="$$(cat .hookd/admin-key)" exec $(BIN)/hookd serve --dev --host $(HOST) --port $(PORT)
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+test: install postgres lint
+	$(BIN)/pytest
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+format: install
+	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks
+
+bench: install postgres
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .hookd .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The HTTP API (contract v1): FastAPI routes over the services."""

@@ -1,0 +1,52 @@
+"""Build the FastAPI application; its lifespan owns the process's runtime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from hookd import __version__
+from hookd.api import errors
+from hookd.api.routes import apps, deliveries, event_types, events, health, webhooks
+from hookd.config import Settings
+from hookd.runtime import Runtime
+
+DESCRIPTION = """
+hookd receives events from your applications and delivers them to the webhooks
+subscribed to them: signed, retried, logged. Authenticate with
+`Authorization: Bearer KEY` (the admin key, or an app's API key).
+"""
+
+
+def create_app(
+    settings: Settings,
+    *,
+    worker: bool = True,
+    on_ready: Callable[[Runtime], None] | None = None,
+) -> FastAPI:
+    """Return the API app; starting it starts the store (and the worker when asked)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await Runtime.start(settings, worker=worker)
+        app.state.runtime = runtime
+        if on_ready:
+            on_ready(runtime)
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title="hookd",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    for module in (health, apps, event_types, webhooks, events, deliveries):
+        app.include_router(module.router)
+    app.add_middleware(errors.BodyLimit, limit=settings.max_body_bytes)
+    return app

@@ -1,0 +1,1 @@
+"""Routes by resource; each calls a service and shapes its answer."""

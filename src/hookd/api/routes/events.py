@@ -1,0 +1,46 @@
+"""Publishing events, and reading them back."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Header
+
+from hookd.api.deps import AppDep, RuntimeDep
+from hookd.api.schemas import EventBatchIn, EventIn, EventOut, PublishedOut
+from hookd.delivery.ingest import EventIn as NewEventIn
+from hookd.errors import Invalid, NotFound
+
+router = APIRouter(prefix="/v1/apps/{app}/events", tags=["events"])
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=256)]
+
+
+@router.post("", status_code=202)
+async def publish(
+    body: EventIn, app: AppDep, rt: RuntimeDep, idempotency_key: IdempotencyKey = None
+) -> PublishedOut:
+    """Publish one event; 202 once it and its deliveries are stored."""
+    key = idempotency_key or body.id
+    [published] = await rt.ingest.publish(app.id, [NewEventIn(body.type, body.data, key)])
+    return PublishedOut.of(published)
+
+
+@router.post("/batch", status_code=202)
+async def publish_batch(
+    body: EventBatchIn, app: AppDep, rt: RuntimeDep
+) -> dict[str, list[PublishedOut]]:
+    """Publish up to 1,000 events in one transaction."""
+    if len(body.events) > rt.settings.batch_max_events:
+        raise Invalid("events", f"at most {rt.settings.batch_max_events} events per call")
+    items = [NewEventIn(e.type, e.data, e.id) for e in body.events]
+    return {"data": [PublishedOut.of(p) for p in await rt.ingest.publish(app.id, items)]}
+
+
+@router.get("/{event_id}")
+async def get_event(event_id: str, app: AppDep, rt: RuntimeDep) -> EventOut:
+    event = await rt.store.events.get(app.id, event_id)
+    if event is None:
+        raise NotFound(f"event {event_id!r} not found")
+    return EventOut.of(event, orjson.loads(event.data_json))

@@ -1,0 +1,325 @@
+"""Request and response bodies of the v1 API."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hookd.domain.envelope import rfc3339
+from hookd.domain.models import PARKED_AT, ApiKey, App, Attempt, Delivery, EventType, Webhook
+from hookd.errors import Invalid
+from hookd.store.records import DeliveryDetail, Published, StoredEvent
+
+T = TypeVar("T")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AppIn(Strict):
+    uid: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    name: str = Field(default="", max_length=200)
+
+
+class AppOut(BaseModel):
+    id: str
+    uid: str
+    name: str
+    created_at: str
+
+    @classmethod
+    def of(cls, app: App) -> AppOut:
+        return cls(id=app.id, uid=app.uid, name=app.name, created_at=rfc3339(app.created_at))
+
+
+class ApiKeyIn(Strict):
+    name: str = Field(default="api key", max_length=200)
+
+
+class ApiKeyOut(BaseModel):
+    id: str
+    app_id: str | None
+    name: str
+    prefix: str
+    created_at: str
+    key: str | None = Field(default=None, description="Shown once, on create.")
+
+    @classmethod
+    def of(cls, key: ApiKey, plain: str | None = None) -> ApiKeyOut:
+        return cls(
+            id=key.id,
+            app_id=key.app_id,
+            name=key.name,
+            prefix=key.prefix,
+            created_at=rfc3339(key.created_at),
+            key=plain,
+        )
+
+
+class EventTypeIn(Strict):
+    name: str = Field(max_length=128)
+    group: str = Field(default="", max_length=200)
+    description: str = Field(default="", max_length=65536)
+    sample: dict[str, Any] | None = None
+
+
+class EventTypePatch(Strict):
+    group: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=65536)
+    sample: dict[str, Any] | None = None
+
+
+class EventTypeOut(BaseModel):
+    name: str
+    group: str
+    description: str
+    sample: dict[str, Any]
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def of(cls, et: EventType) -> EventTypeOut:
+        return cls(
+            name=et.name,
+            group=et.group,
+            description=et.description,
+            sample=et.sample,
+            created_at=rfc3339(et.created_at),
+            updated_at=rfc3339(et.updated_at),
+        )
+
+
+_NULLABLE = frozenset({"secret", "body_template", "filter"})
+
+
+class WebhookIn(Strict):
+    """A webhook to create; `uri`, `event` and `disabled` are the 4me-style aliases."""
+
+    name: str | None = Field(default=None, max_length=200)
+    description: str | None = None
+    url: str | None = None
+    uri: str | None = None
+    events: list[str] | None = None
+    event: str | None = None
+    enabled: bool | None = None
+    disabled: bool | None = None
+    method: str | None = None
+    content_type: str | None = None
+    headers: dict[str, str] | None = None
+    body_template: str | None = None
+    filter: dict[str, Any] | None = None
+    secret: str | None = None
+    mail_exceptions_to: str | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """Return the fields given, aliases folded into their canonical names."""
+        out: dict[str, Any] = {}
+        for name in self.model_fields_set:
+            value = getattr(self, name)
+            if value is None and name not in _NULLABLE:
+                continue
+            out[name] = value
+        _fold(out, "uri", "url", lambda v: v)
+        _fold(out, "event", "events", lambda v: [v])
+        _fold(out, "disabled", "enabled", lambda v: not v)
+        return out
+
+
+def _fold(fields: dict[str, Any], alias: str, name: str, convert: Any) -> None:
+    if alias not in fields:
+        return
+    value = convert(fields.pop(alias))
+    if name in fields and fields[name] != value:
+        raise Invalid(alias, f"conflicts with {name!r}; give one of them")
+    fields[name] = value
+
+
+class WebhookPatch(WebhookIn):
+    """Fields to change; absent fields stay as they are."""
+
+
+class WebhookOut(BaseModel):
+    id: str
+    name: str
+    description: str
+    url: str
+    events: list[str]
+    enabled: bool
+    method: str
+    content_type: str
+    headers: dict[str, str]
+    body_template: str | None
+    filter: dict[str, Any] | None
+    signed: bool = Field(description="Whether requests carry a signature (a secret is set).")
+    mail_exceptions_to: str
+    last_error: str | None
+    disabled_reason: str | None
+    failure_streak: int
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def of(cls, wh: Webhook) -> WebhookOut:
+        return cls(
+            id=wh.id,
+            name=wh.name,
+            description=wh.description,
+            url=wh.url,
+            events=list(wh.events),
+            enabled=wh.enabled,
+            method=wh.method,
+            content_type=wh.content_type,
+            headers=wh.headers,
+            body_template=wh.body_template,
+            filter=wh.filter,
+            signed=wh.secret is not None,
+            mail_exceptions_to=wh.mail_exceptions_to,
+            last_error=wh.last_error,
+            disabled_reason=wh.disabled_reason,
+            failure_streak=wh.failure_streak,
+            created_at=rfc3339(wh.created_at),
+            updated_at=rfc3339(wh.updated_at),
+        )
+
+
+class WebhookCreated(WebhookOut):
+    secret: str | None = Field(description="Shown on create; later from GET …/secret.")
+
+
+class SecretOut(BaseModel):
+    secret: str | None
+
+
+class TestIn(Strict):
+    event_type: str | None = None
+
+
+class EventIn(Strict):
+    type: str = Field(max_length=128)
+    data: dict[str, Any] = Field(default_factory=dict)
+    id: str | None = Field(
+        default=None, max_length=256, description="Idempotency key (like the header)."
+    )
+
+
+class EventBatchIn(Strict):
+    events: list[EventIn] = Field(min_length=1)
+
+
+class PublishedOut(BaseModel):
+    id: str
+    type: str
+    timestamp: str
+    deliveries: int
+    duplicate: bool = False
+
+    @classmethod
+    def of(cls, p: Published) -> PublishedOut:
+        return cls(
+            id=p.event.id,
+            type=p.event.type,
+            timestamp=rfc3339(p.event.timestamp),
+            deliveries=p.deliveries,
+            duplicate=p.duplicate,
+        )
+
+
+class EventOut(BaseModel):
+    id: str
+    type: str
+    timestamp: str
+    live: bool
+    data: dict[str, Any]
+
+    @classmethod
+    def of(cls, event: StoredEvent, data: dict[str, Any]) -> EventOut:
+        return cls(
+            id=event.id,
+            type=event.type,
+            timestamp=rfc3339(event.timestamp),
+            live=event.live,
+            data=data,
+        )
+
+
+class AttemptOut(BaseModel):
+    id: str
+    number: int
+    started_at: str
+    duration_ms: float
+    outcome: str
+    request: dict[str, Any]
+    response: dict[str, Any] | None
+    error: dict[str, str | None] | None
+
+    @classmethod
+    def of(cls, a: Attempt) -> AttemptOut:
+        response = None
+        if a.response_status is not None:
+            response = {
+                "status": a.response_status,
+                "headers": a.response_headers,
+                "body": a.response_body,
+            }
+        error = None
+        if a.error_code:
+            error = {"code": a.error_code, "message": a.error_message}
+        return cls(
+            id=a.id,
+            number=a.number,
+            started_at=rfc3339(a.started_at),
+            duration_ms=a.duration_ms,
+            outcome=a.outcome,
+            request={
+                "method": a.request_method,
+                "url": a.request_url,
+                "headers": a.request_headers,
+            },
+            response=response,
+            error=error,
+        )
+
+
+class DeliveryOut(BaseModel):
+    id: str
+    webhook_id: str
+    event_id: str
+    status: str
+    attempts: int
+    next_attempt_at: str | None
+    last_error: str | None
+    last_status_code: int | None
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def of(cls, d: Delivery) -> DeliveryOut:
+        waiting = d.status.value == "pending" and d.next_attempt_at < PARKED_AT
+        return cls(
+            id=d.id,
+            webhook_id=d.webhook_id,
+            event_id=d.event_id,
+            status=d.status.value,
+            attempts=d.attempts,
+            next_attempt_at=rfc3339(d.next_attempt_at) if waiting else None,
+            last_error=d.last_error,
+            last_status_code=d.last_status_code,
+            created_at=rfc3339(d.created_at),
+            updated_at=rfc3339(d.updated_at),
+        )
+
+
+class DeliveryDetailOut(DeliveryOut):
+    attempt_log: list[AttemptOut]
+
+    @classmethod
+    def of_detail(cls, detail: DeliveryDetail) -> DeliveryDetailOut:
+        base = DeliveryOut.of(detail.delivery).model_dump()
+        return cls(**base, attempt_log=[AttemptOut.of(a) for a in detail.attempts])
+
+
+class PageOut(BaseModel, Generic[T]):
+    data: list[T]
+    next_cursor: str | None

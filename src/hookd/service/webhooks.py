@@ -1,0 +1,226 @@
+"""Webhooks: validate what a user asks for, then store it."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import replace
+from typing import Any
+
+from hookd import ids
+from hookd.config import Settings
+from hookd.domain import filter as filters
+from hookd.domain import signing, template
+from hookd.domain.matching import is_event_type_name, is_pattern
+from hookd.domain.models import App, Webhook
+from hookd.domain.urlpolicy import validate_webhook_url
+from hookd.errors import Invalid, NotFound
+from hookd.store import Store
+from hookd.store.records import Page
+
+METHODS = ("POST", "GET", "PUT", "PATCH", "DELETE")
+CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded", "text/plain")
+MAX_DESCRIPTION_BYTES = 64 * 1024
+MAX_EVENTS = 256
+MAX_HEADERS = 64
+RESERVED_HEADERS = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "content-type", "user-agent"}
+    | signing.SIGNATURE_HEADERS
+)
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
+_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
+
+
+class WebhookService:
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self._store = store
+        self._settings = settings
+
+    async def create(self, app: App, fields: dict[str, Any]) -> Webhook:
+        """Create a webhook from validated API fields; a missing secret is generated."""
+        now = time.time()
+        if "secret" not in fields:
+            fields["secret"] = signing.generate_secret()
+        checked = await self._check(app, fields)
+        webhook = Webhook(
+            id=ids.new_id("wh", now), app_id=app.id, created_at=now, updated_at=now, **checked
+        )
+        await self._store.webhooks.create(webhook)
+        return webhook
+
+    async def get(self, app: App, webhook_id: str) -> Webhook:
+        found = await self._store.webhooks.get(app.id, webhook_id)
+        if found is None:
+            raise NotFound(f"webhook {webhook_id!r} not found")
+        return found
+
+    async def page(
+        self, app: App, *, limit: int, after: str | None, enabled: bool | None = None
+    ) -> Page:
+        return await self._store.webhooks.page(app.id, limit=limit, after=after, enabled=enabled)
+
+    async def update(self, app: App, webhook_id: str, changes: dict[str, Any]) -> Webhook:
+        current = await self.get(app, webhook_id)
+        if not changes:
+            return current
+        merged = {k: getattr(current, k) for k in _EDITABLE}
+        merged.update(changes)
+        checked = await self._check(app, merged)
+        wanted = {k: checked[k] for k in changes if k in checked}
+        updated = await self._store.webhooks.update(app.id, webhook_id, wanted, time.time())
+        if updated is None:
+            raise NotFound(f"webhook {webhook_id!r} not found")
+        return updated
+
+    async def delete(self, app: App, webhook_id: str) -> None:
+        if not await self._store.webhooks.delete(app.id, webhook_id):
+            raise NotFound(f"webhook {webhook_id!r} not found")
+
+    async def _check(self, app: App, fields: dict[str, Any]) -> dict[str, Any]:
+        """Return the fields normalised, or raise Invalid naming the first bad one."""
+        out = {k: fields[k] for k in _EDITABLE if k in fields}
+        out["url"] = self._check_url(fields.get("url"))
+        out["events"] = tuple(await self._check_events(app, fields.get("events")))
+        method = str(fields.get("method") or "POST").upper()
+        if method not in METHODS:
+            raise Invalid("method", f"must be one of {', '.join(METHODS)}")
+        out["method"] = method
+        content_type = fields.get("content_type") or "application/json"
+        if content_type not in CONTENT_TYPES:
+            raise Invalid("content_type", f"must be one of {', '.join(CONTENT_TYPES)}")
+        out["content_type"] = content_type
+        description = fields.get("description") or ""
+        if len(description.encode()) > MAX_DESCRIPTION_BYTES:
+            raise Invalid("description", "must be at most 64 KiB")
+        out["description"] = description
+        # The 4me API's rule: the name defaults to the (first) event type.
+        name = str(fields.get("name") or "").strip() or out["events"][0]
+        if len(name) > 200:
+            raise Invalid("name", "must be at most 200 characters")
+        out["name"] = name
+        out["headers"] = _check_headers(fields.get("headers") or {})
+        out["mail_exceptions_to"] = _check_mail(fields.get("mail_exceptions_to") or "")
+        out["filter"] = _check_filter(fields.get("filter"))
+        out["body_template"] = _check_template(fields.get("body_template"), content_type)
+        out["secret"] = _check_secret(fields.get("secret"))
+        out["enabled"] = bool(fields.get("enabled", True))
+        return out
+
+    def _check_url(self, url: object) -> str:
+        if not isinstance(url, str) or not url:
+            raise Invalid("url", "is required")
+        try:
+            return validate_webhook_url(
+                url, dev=self._settings.dev, self_url=self._settings.base_url
+            )
+        except ValueError as exc:
+            raise Invalid("url", str(exc)) from exc
+
+    async def _check_events(self, app: App, events: object) -> list[str]:
+        if not isinstance(events, list | tuple) or not events:
+            raise Invalid("events", "must list at least one event type or pattern")
+        if len(events) > MAX_EVENTS:
+            raise Invalid("events", f"must list at most {MAX_EVENTS} entries")
+        names: list[str] = []
+        for i, item in enumerate(events):
+            if not isinstance(item, str) or not (is_pattern(item) or is_event_type_name(item)):
+                raise Invalid(
+                    f"events[{i}]",
+                    f"{item!r} is not an event type (noun.verb) or pattern (noun.*)",
+                )
+            names.append(item)
+        exact = [n for n in names if not is_pattern(n)]
+        if exact:
+            known = await self._store.event_types.names(app.id, exact)
+            for i, name in enumerate(names):
+                if name in exact and name not in known:
+                    raise Invalid(f"events[{i}]", f"unknown event type {name!r}; create it first")
+        return list(dict.fromkeys(names))
+
+
+_EDITABLE = (
+    "name",
+    "description",
+    "url",
+    "events",
+    "enabled",
+    "method",
+    "content_type",
+    "headers",
+    "body_template",
+    "filter",
+    "secret",
+    "mail_exceptions_to",
+)
+
+
+def _check_headers(headers: object) -> dict[str, str]:
+    if not isinstance(headers, dict):
+        raise Invalid("headers", "must be an object of header names to values")
+    if len(headers) > MAX_HEADERS:
+        raise Invalid("headers", f"at most {MAX_HEADERS} headers")
+    out: dict[str, str] = {}
+    for name, value in headers.items():
+        field = f"headers.{name}"
+        if not isinstance(name, str) or not _HEADER_NAME.match(name):
+            raise Invalid(field, "is not a valid header name")
+        if name.lower() in RESERVED_HEADERS:
+            raise Invalid(field, "is set by hookd and cannot be overridden")
+        if not isinstance(value, str) or "\r" in value or "\n" in value or "\0" in value:
+            raise Invalid(field, "must be a string without CR, LF or NUL")
+        if len(value) > 8192:
+            raise Invalid(field, "must be at most 8 KiB")
+        try:
+            template.check_text(value)
+        except template.TemplateError as exc:
+            raise Invalid(field, str(exc)) from exc
+        out[name] = value
+    return out
+
+
+def _check_mail(value: object) -> str:
+    if not isinstance(value, str):
+        raise Invalid("mail_exceptions_to", "must be comma-separated e-mail addresses")
+    addresses = [a.strip() for a in value.split(",") if a.strip()]
+    for address in addresses:
+        if not _EMAIL.match(address):
+            raise Invalid("mail_exceptions_to", f"{address!r} is not an e-mail address")
+    return ",".join(addresses)
+
+
+def _check_filter(spec: object) -> dict[str, Any] | None:
+    if spec is None or spec == {}:
+        return None
+    try:
+        return filters.validate_filter(spec)
+    except filters.FilterError as exc:
+        raise Invalid(exc.path or "filter", exc.message) from exc
+
+
+def _check_template(source: object, content_type: str) -> str | None:
+    if source is None or source == "":
+        return None
+    if not isinstance(source, str):
+        raise Invalid("body_template", "must be a string")
+    try:
+        template.compile_body(source, content_type=content_type)
+    except template.TemplateError as exc:
+        raise Invalid("body_template", str(exc)) from exc
+    return source
+
+
+def _check_secret(secret: object) -> str | None:
+    if secret is None:
+        return None
+    if not isinstance(secret, str) or not secret.strip():
+        raise Invalid("secret", "must be a non-empty string or null")
+    try:
+        signing.standard_key(secret)
+    except ValueError as exc:
+        raise Invalid("secret", str(exc)) from exc
+    return secret
+
+
+def without_secret(webhook: Webhook) -> Webhook:
+    """Return the webhook as lists and reads show it."""
+    return replace(webhook, secret=None)
