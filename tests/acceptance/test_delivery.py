@@ -144,6 +144,7 @@ class TestCrashes:
 
         eventually_sync(all_delivered, timeout=30, what="every event delivered after restart")
         with second.client() as api:
+
             def settled() -> bool:
                 page = api.get(
                     "/v1/apps/default/deliveries", params={"status": "succeeded", "limit": 250}

@@ -135,4 +135,3 @@ class HookdProcess:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
-

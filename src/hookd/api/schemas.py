@@ -7,7 +7,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from hookd.domain.envelope import rfc3339
-from hookd.domain.models import PARKED_AT, ApiKey, App, Attempt, Delivery, EventType, Webhook
+from hookd.domain.models import MASK, PARKED_AT, ApiKey, App, Attempt, Delivery, EventType, Webhook
 from hookd.errors import Invalid
 from hookd.store.records import DeliveryDetail, Published, StoredEvent
 
@@ -91,7 +91,17 @@ class EventTypeOut(BaseModel):
         )
 
 
-_NULLABLE = frozenset({"secret", "body_template", "filter"})
+_NULLABLE = frozenset(
+    {
+        "secret",
+        "body_template",
+        "filter",
+        "disable_after_failures",
+        "disable_after_seconds",
+        "rate_limit",
+        "batch_interval",
+    }
+)
 
 
 class WebhookIn(Strict):
@@ -112,6 +122,26 @@ class WebhookIn(Strict):
     filter: dict[str, Any] | None = None
     secret: str | None = None
     mail_exceptions_to: str | None = None
+    signing: list[str] | None = Field(
+        default=None, description="Signature schemes: standard, hmac-sha256-base64, github."
+    )
+    secret_headers: list[str] | None = Field(
+        default=None, description="Names of `headers` whose values are masked when shown."
+    )
+    disable_after_failures: int | None = Field(
+        default=None, description="Disable after this many failed attempts in a row."
+    )
+    disable_after_seconds: float | None = Field(
+        default=None, description="Disable after failing this long without a success."
+    )
+    max_in_flight: int | None = Field(default=None, description="Requests in flight at most.")
+    rate_limit: float | None = Field(default=None, description="Requests per second at most.")
+    mode: str | None = Field(default=None, description="immediate, or queued (batch delivery).")
+    batch_order: str | None = Field(default=None, description="chronological or reverse.")
+    batch_max_events: int | None = Field(default=None, description="Events per batch at most.")
+    batch_interval: float | None = Field(
+        default=None, description="Seconds between automatic flushes; null: on command only."
+    )
 
     def fields(self) -> dict[str, Any]:
         """Return the fields given, aliases folded into their canonical names."""
@@ -125,6 +155,10 @@ class WebhookIn(Strict):
         _fold(out, "event", "events", lambda v: [v])
         _fold(out, "disabled", "enabled", lambda v: not v)
         return out
+
+
+def _time(ts: float | None) -> str | None:
+    return None if ts is None else rfc3339(ts)
 
 
 def _fold(fields: dict[str, Any], alias: str, name: str, convert: Any) -> None:
@@ -153,10 +187,24 @@ class WebhookOut(BaseModel):
     body_template: str | None
     filter: dict[str, Any] | None
     signed: bool = Field(description="Whether requests carry a signature (a secret is set).")
+    signing: list[str]
+    secret_headers: list[str]
     mail_exceptions_to: str
     last_error: str | None
     disabled_reason: str | None
     failure_streak: int
+    failing_since: str | None
+    last_success_at: str | None
+    disable_after_failures: int | None
+    disable_after_seconds: float | None
+    max_in_flight: int
+    rate_limit: float | None
+    circuit_open_until: str | None
+    mode: str
+    batch_order: str
+    batch_max_events: int
+    batch_interval: float | None
+    next_flush_at: str | None
     created_at: str
     updated_at: str
 
@@ -171,14 +219,28 @@ class WebhookOut(BaseModel):
             enabled=wh.enabled,
             method=wh.method,
             content_type=wh.content_type,
-            headers=wh.headers,
+            headers={k: MASK if k in wh.secret_headers else v for k, v in wh.headers.items()},
             body_template=wh.body_template,
             filter=wh.filter,
             signed=wh.secret is not None,
+            signing=list(wh.signing),
+            secret_headers=list(wh.secret_headers),
             mail_exceptions_to=wh.mail_exceptions_to,
             last_error=wh.last_error,
             disabled_reason=wh.disabled_reason,
             failure_streak=wh.failure_streak,
+            failing_since=_time(wh.failing_since),
+            last_success_at=_time(wh.last_success_at),
+            disable_after_failures=wh.disable_after_failures,
+            disable_after_seconds=wh.disable_after_seconds,
+            max_in_flight=wh.max_in_flight,
+            rate_limit=wh.rate_limit,
+            circuit_open_until=_time(wh.circuit_open_until),
+            mode=wh.mode,
+            batch_order=wh.batch_order,
+            batch_max_events=wh.batch_max_events,
+            batch_interval=wh.batch_interval,
+            next_flush_at=_time(wh.next_flush_at),
             created_at=rfc3339(wh.created_at),
             updated_at=rfc3339(wh.updated_at),
         )
@@ -285,7 +347,9 @@ class AttemptOut(BaseModel):
 class DeliveryOut(BaseModel):
     id: str
     webhook_id: str
-    event_id: str
+    event_id: str | None = Field(description="None for a batch delivery.")
+    kind: str = Field(description="event, or batch (queued events sent together).")
+    batch_id: str | None = Field(description="For a queued event: the batch that carried it.")
     status: str
     attempts: int
     next_attempt_at: str | None
@@ -301,6 +365,8 @@ class DeliveryOut(BaseModel):
             id=d.id,
             webhook_id=d.webhook_id,
             event_id=d.event_id,
+            kind=d.kind,
+            batch_id=d.batch_id,
             status=d.status.value,
             attempts=d.attempts,
             next_attempt_at=rfc3339(d.next_attempt_at) if waiting else None,

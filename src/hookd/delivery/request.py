@@ -8,7 +8,7 @@ from functools import lru_cache
 
 from hookd import __version__
 from hookd.domain.envelope import envelope_from_raw
-from hookd.domain.models import Webhook
+from hookd.domain.models import MASK, Webhook
 from hookd.domain.signing import STANDARD, signature_headers
 from hookd.store.records import StoredEvent
 
@@ -58,6 +58,5 @@ def build_request(
 def loggable_headers(request: OutgoingRequest) -> dict[str, str]:
     """Return the request headers fit for the attempt log: secret values masked."""
     return {
-        k: ("••••••" if k.lower() in request.secret_headers else v)
-        for k, v in request.headers.items()
+        k: (MASK if k.lower() in request.secret_headers else v) for k, v in request.headers.items()
     }

@@ -21,6 +21,9 @@ class DeliveryStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+# Shown instead of a secret value (secret headers, in API answers and attempt logs).
+MASK = "••••••"
+
 # Pending deliveries of a disabled webhook are parked this far in the future
 # (Unix seconds), so claiming never scans them; enabling brings them back.
 PARKED_AT = 1e15
@@ -88,6 +91,39 @@ class Webhook:
     failure_streak: int = 0
     created_at: float = 0.0
     updated_at: float = 0.0
+    # request shaping
+    signing: tuple[str, ...] = ("standard",)
+    secret_headers: tuple[str, ...] = ()
+    old_secrets: tuple[OldSecret, ...] = ()
+    # health and isolation
+    disable_after_failures: int | None = None
+    disable_after_seconds: float | None = None
+    failing_since: float | None = None
+    last_success_at: float | None = None
+    max_in_flight: int = 10
+    rate_limit: float | None = None
+    circuit_open_until: float | None = None
+    mail_sent_at: float | None = None
+    # queued batch delivery
+    mode: str = "immediate"
+    batch_order: str = "chronological"
+    batch_max_events: int = 100
+    batch_interval: float | None = None
+    next_flush_at: float | None = None
+
+    def signing_secrets(self, now: float) -> list[str]:
+        """Return the secrets that sign right now: the current one, then unexpired old ones."""
+        if self.secret is None:
+            return []
+        return [self.secret, *(o.secret for o in self.old_secrets if o.expires_at > now)]
+
+
+@dataclass(frozen=True, slots=True)
+class OldSecret:
+    """A replaced secret that keeps signing until `expires_at` (a rotation's grace period)."""
+
+    secret: str
+    expires_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +131,7 @@ class Delivery:
     id: str
     app_id: str
     webhook_id: str
-    event_id: str
+    event_id: str | None  # None for a batch (its events are listed separately)
     status: DeliveryStatus
     attempts: int
     next_attempt_at: float
@@ -103,6 +139,8 @@ class Delivery:
     updated_at: float
     last_error: str | None = None
     last_status_code: int | None = None
+    kind: str = "event"  # event | batch
+    batch_id: str | None = None  # a queued delivery: the batch that carried it
 
 
 @dataclass(frozen=True, slots=True)

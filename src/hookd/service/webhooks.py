@@ -12,13 +12,16 @@ from hookd.config import Settings
 from hookd.domain import filter as filters
 from hookd.domain import signing, template
 from hookd.domain.matching import is_event_type_name, is_pattern
-from hookd.domain.models import App, Webhook
+from hookd.domain.models import MASK, App, Webhook
 from hookd.domain.urlpolicy import validate_webhook_url
 from hookd.errors import Invalid, NotFound
 from hookd.store import Store
 from hookd.store.records import Page
 
 METHODS = ("POST", "GET", "PUT", "PATCH", "DELETE")
+MODES = ("immediate", "queued")
+BATCH_ORDERS = ("chronological", "reverse")
+MAX_BATCH_EVENTS = 10_000
 CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded", "text/plain")
 MAX_DESCRIPTION_BYTES = 64 * 1024
 MAX_EVENTS = 256
@@ -64,6 +67,12 @@ class WebhookService:
         if not changes:
             return current
         merged = {k: getattr(current, k) for k in _EDITABLE}
+        if isinstance(changes.get("headers"), dict):
+            # A masked value sent back unchanged (read, edit, write) keeps the stored secret.
+            changes["headers"] = {
+                k: current.headers.get(k, v) if v == MASK and k in current.secret_headers else v
+                for k, v in changes["headers"].items()
+            }
         merged.update(changes)
         checked = await self._check(app, merged)
         wanted = {k: checked[k] for k in changes if k in checked}
@@ -102,8 +111,14 @@ class WebhookService:
         out["mail_exceptions_to"] = _check_mail(fields.get("mail_exceptions_to") or "")
         out["filter"] = _check_filter(fields.get("filter"))
         out["body_template"] = _check_template(fields.get("body_template"), content_type)
-        out["secret"] = _check_secret(fields.get("secret"))
+        out["signing"] = _check_signing(fields.get("signing") or ("standard",))
+        out["secret"] = _check_secret(fields.get("secret"), out["signing"])
+        out["secret_headers"] = _check_secret_headers(
+            fields.get("secret_headers") or (), out["headers"]
+        )
         out["enabled"] = bool(fields.get("enabled", True))
+        out.update(_check_limits(fields))
+        out.update(_check_batching(fields))
         return out
 
     def _check_url(self, url: object) -> str:
@@ -139,6 +154,16 @@ class WebhookService:
 
 
 _EDITABLE = (
+    "signing",
+    "secret_headers",
+    "disable_after_failures",
+    "disable_after_seconds",
+    "max_in_flight",
+    "rate_limit",
+    "mode",
+    "batch_order",
+    "batch_max_events",
+    "batch_interval",
     "name",
     "description",
     "url",
@@ -209,16 +234,84 @@ def _check_template(source: object, content_type: str) -> str | None:
     return source
 
 
-def _check_secret(secret: object) -> str | None:
+def _check_secret(secret: object, schemes: tuple[str, ...]) -> str | None:
     if secret is None:
         return None
-    if not isinstance(secret, str) or not secret.strip():
-        raise Invalid("secret", "must be a non-empty string or null")
-    try:
-        signing.standard_key(secret)
-    except ValueError as exc:
-        raise Invalid("secret", str(exc)) from exc
+    if not isinstance(secret, str) or not secret.strip() or len(secret) > 1024:
+        raise Invalid("secret", "must be a non-empty string (at most 1,024 characters) or null")
+    if signing.STANDARD in schemes:
+        try:
+            signing.standard_key(secret)
+        except ValueError as exc:
+            raise Invalid("secret", str(exc)) from exc
     return secret
+
+
+def _check_signing(schemes: object) -> tuple[str, ...]:
+    if not isinstance(schemes, list | tuple) or not schemes:
+        raise Invalid("signing", f"must list one or more of {', '.join(signing.SCHEMES)}")
+    for i, scheme in enumerate(schemes):
+        if scheme not in signing.SCHEMES:
+            raise Invalid(f"signing[{i}]", f"must be one of {', '.join(signing.SCHEMES)}")
+    if signing.STANDARD in schemes and signing.HMAC_BASE64 in schemes:
+        # Both use a header spelled webhook-signature; receivers would see only one.
+        raise Invalid("signing", "'standard' and 'hmac-sha256-base64' share a header; pick one")
+    return tuple(dict.fromkeys(schemes))
+
+
+def _check_secret_headers(names: object, headers: dict[str, str]) -> tuple[str, ...]:
+    if not isinstance(names, list | tuple):
+        raise Invalid("secret_headers", "must list header names")
+    known = {h.lower(): h for h in headers}
+    out: list[str] = []
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or name.lower() not in known:
+            raise Invalid(f"secret_headers[{i}]", f"{name!r} is not one of the webhook's headers")
+        out.append(known[name.lower()])
+    return tuple(dict.fromkeys(out))
+
+
+def _number(
+    fields: dict[str, Any], name: str, low: float, high: float, *, integer: bool
+) -> float | int | None:
+    value = fields.get(name)
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (integer and not float(value).is_integer())
+    ):
+        raise Invalid(name, "must be a whole number" if integer else "must be a number")
+    if not low <= value <= high:
+        raise Invalid(name, f"must be between {low:g} and {high:g}")
+    return int(value) if integer else float(value)
+
+
+def _check_limits(fields: dict[str, Any]) -> dict[str, Any]:
+    in_flight = _number(fields, "max_in_flight", 1, 1000, integer=True)
+    return {
+        "disable_after_failures": _number(fields, "disable_after_failures", 1, 1e9, integer=True),
+        "disable_after_seconds": _number(fields, "disable_after_seconds", 1, 1e9, integer=False),
+        "max_in_flight": 10 if in_flight is None else in_flight,
+        "rate_limit": _number(fields, "rate_limit", 0.001, 1e6, integer=False),
+    }
+
+
+def _check_batching(fields: dict[str, Any]) -> dict[str, Any]:
+    mode = fields.get("mode") or "immediate"
+    if mode not in MODES:
+        raise Invalid("mode", f"must be one of {', '.join(MODES)}")
+    order = fields.get("batch_order") or "chronological"
+    if order not in BATCH_ORDERS:
+        raise Invalid("batch_order", f"must be one of {', '.join(BATCH_ORDERS)}")
+    size = _number(fields, "batch_max_events", 1, MAX_BATCH_EVENTS, integer=True)
+    return {
+        "mode": mode,
+        "batch_order": order,
+        "batch_max_events": 100 if size is None else size,
+        "batch_interval": _number(fields, "batch_interval", 1, 86400 * 7, integer=False),
+    }
 
 
 def without_secret(webhook: Webhook) -> Webhook:

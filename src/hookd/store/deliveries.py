@@ -62,7 +62,7 @@ class DeliveryRepository:
             claimed = [rows.delivery(r) for r in await conn.execute(stmt)]
             if not claimed:
                 return []
-            event_ids = sorted({d.event_id for d in claimed})
+            event_ids = sorted({d.event_id for d in claimed if d.event_id})
             webhook_ids = sorted({d.webhook_id for d in claimed})
             found_events = {
                 r.id: rows.event(r)

@@ -7,7 +7,16 @@ from typing import Any
 import orjson
 from sqlalchemy import Row
 
-from hookd.domain.models import ApiKey, App, Attempt, Delivery, DeliveryStatus, EventType, Webhook
+from hookd.domain.models import (
+    ApiKey,
+    App,
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    EventType,
+    OldSecret,
+    Webhook,
+)
 from hookd.store.records import StoredEvent
 
 
@@ -54,6 +63,24 @@ def webhook(row: Row[Any]) -> Webhook:
         failure_streak=row.failure_streak,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        signing=tuple(orjson.loads(row.signing)),
+        secret_headers=tuple(orjson.loads(row.secret_headers)),
+        old_secrets=tuple(
+            OldSecret(o["secret"], o["expires_at"]) for o in orjson.loads(row.old_secrets)
+        ),
+        disable_after_failures=row.disable_after_failures,
+        disable_after_seconds=row.disable_after_seconds,
+        failing_since=row.failing_since,
+        last_success_at=row.last_success_at,
+        max_in_flight=row.max_in_flight,
+        rate_limit=row.rate_limit,
+        circuit_open_until=row.circuit_open_until,
+        mail_sent_at=row.mail_sent_at,
+        mode=row.mode,
+        batch_order=row.batch_order,
+        batch_max_events=row.batch_max_events,
+        batch_interval=row.batch_interval,
+        next_flush_at=row.next_flush_at,
     )
 
 
@@ -87,6 +114,8 @@ def delivery_from_values(row: Any) -> Delivery:
         updated_at=row["updated_at"],
         last_error=row["last_error"],
         last_status_code=row["last_status_code"],
+        kind=row.get("kind") or "event",
+        batch_id=row.get("batch_id"),
     )
 
 

@@ -83,6 +83,27 @@ webhooks = sa.Table(
     sa.Column("failure_streak", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at", Time, nullable=False),
     sa.Column("updated_at", Time, nullable=False),
+    # Request shaping (issue 5)
+    sa.Column("signing", sa.Text, nullable=False, server_default='["standard"]'),
+    sa.Column("secret_headers", sa.Text, nullable=False, server_default="[]"),
+    sa.Column(
+        "old_secrets", sa.Text, nullable=False, server_default="[]"
+    ),  # [{secret, expires_at}]
+    # Health and isolation (issue 6)
+    sa.Column("disable_after_failures", sa.Integer),  # None: the instance setting
+    sa.Column("disable_after_seconds", Time),  # None: the instance setting
+    sa.Column("failing_since", Time),  # first failure of the current streak
+    sa.Column("last_success_at", Time),
+    sa.Column("max_in_flight", sa.Integer, nullable=False, server_default="10"),
+    sa.Column("rate_limit", sa.Float),  # requests per second; None: unlimited
+    sa.Column("circuit_open_until", Time),  # None: closed
+    sa.Column("mail_sent_at", Time),  # last digest e-mail, for the per-webhook interval
+    # Queued batch delivery (issue 7)
+    sa.Column("mode", sa.String(16), nullable=False, server_default="immediate"),
+    sa.Column("batch_order", sa.String(16), nullable=False, server_default="chronological"),
+    sa.Column("batch_max_events", sa.Integer, nullable=False, server_default="100"),
+    sa.Column("batch_interval", Time),  # seconds; None: only flush on command
+    sa.Column("next_flush_at", Time),
     sa.Index("ix_webhooks_app_id_id", "app_id", "id"),
 )
 
@@ -126,7 +147,9 @@ deliveries = sa.Table(
         _webhook_fk(),
         nullable=False,
     ),
-    sa.Column("event_id", sa.String(40), nullable=False),
+    sa.Column("event_id", sa.String(40)),  # None for a batch: its events are in batch_events
+    sa.Column("kind", sa.String(8), nullable=False, server_default="event"),  # event | batch
+    sa.Column("batch_id", sa.String(40)),  # a queued delivery: the batch that carried it
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     # For `pending`: when the next attempt is due. For `sending`: when the lease ends.
@@ -145,6 +168,45 @@ deliveries = sa.Table(
     sa.Index("ix_deliveries_app_id_id", "app_id", "id"),
     sa.Index("ix_deliveries_webhook_id_id", "webhook_id", "id"),
     sa.Index("ix_deliveries_event_id", "event_id"),
+    sa.Index(
+        "ix_deliveries_queued",
+        "webhook_id",
+        "created_at",
+        sqlite_where=sa.text("status = 'queued'"),
+        postgresql_where=sa.text("status = 'queued'"),
+    ),
+)
+
+# The events a batch delivery carries, in the order they are sent.
+batch_events = sa.Table(
+    "batch_events",
+    metadata,
+    sa.Column("batch_id", sa.String(40), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("event_id", sa.String(40), nullable=False),
+    sa.Index("ix_batch_events_event_id", "event_id"),
+)
+
+# Failures waiting to be e-mailed to a webhook's owners in the next digest.
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("app_id", sa.String(40), nullable=False),
+    sa.Column("webhook_id", sa.String(40), nullable=False),
+    sa.Column("kind", sa.String(24), nullable=False),  # delivery_failed | webhook_disabled
+    sa.Column("delivery_id", sa.String(40)),
+    sa.Column("event_id", sa.String(40)),
+    sa.Column("event_type", sa.String(128)),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("sent_at", Time),
+    sa.Index(
+        "ix_notifications_unsent",
+        "webhook_id",
+        sqlite_where=sa.text("sent_at IS NULL"),
+        postgresql_where=sa.text("sent_at IS NULL"),
+    ),
 )
 
 attempts = sa.Table(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import orjson
@@ -14,12 +15,16 @@ from hookd.store.engine import Engines
 from hookd.store.records import Page
 from hookd.store.tables import deliveries, webhook_events, webhooks
 
-_JSON_FIELDS = frozenset({"events", "headers", "filter"})
+_JSON_FIELDS = frozenset(
+    {"events", "headers", "filter", "signing", "secret_headers", "old_secrets"}
+)
 
 
 def _values(fields: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in fields.items():
+        if key == "old_secrets":
+            value = [{"secret": o.secret, "expires_at": o.expires_at} for o in value]
         if key in _JSON_FIELDS:
             out[key] = None if value is None else orjson.dumps(value).decode()
         else:
@@ -32,25 +37,9 @@ class WebhookRepository:
         self._db = engines
 
     async def create(self, wh: Webhook) -> None:
-        fields = {
-            "id": wh.id,
-            "app_id": wh.app_id,
-            "name": wh.name,
-            "description": wh.description,
-            "url": wh.url,
-            "events": list(wh.events),
-            "enabled": wh.enabled,
-            "method": wh.method,
-            "content_type": wh.content_type,
-            "headers": wh.headers,
-            "body_template": wh.body_template,
-            "filter": wh.filter,
-            "secret": wh.secret,
-            "mail_exceptions_to": wh.mail_exceptions_to,
-            "failure_streak": 0,
-            "created_at": wh.created_at,
-            "updated_at": wh.updated_at,
-        }
+        fields = {f.name: getattr(wh, f.name) for f in dataclasses.fields(wh)}
+        for name in ("events", "signing", "secret_headers"):
+            fields[name] = list(fields[name])
         async with self._db.write.begin() as conn:
             await conn.execute(webhooks.insert().values(**_values(fields)))
             await self._index(conn, wh.app_id, wh.id, wh.events)
