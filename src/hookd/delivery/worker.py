@@ -16,9 +16,9 @@ import time
 from collections import defaultdict
 
 from hookd.config import Settings
-from hookd.delivery.outcomes import settle
+from hookd.delivery.attempt import attempt
 from hookd.delivery.recorder import Recorder
-from hookd.delivery.request import build_request
+from hookd.delivery.request import System
 from hookd.delivery.sender import Sender
 from hookd.domain.retry import RetryPolicy
 from hookd.metrics import ATTEMPT_SECONDS, ATTEMPTS, IN_FLIGHT
@@ -36,6 +36,7 @@ class Worker:
         self._sender = sender
         self._settings = settings
         self._policy = RetryPolicy(settings.retry_schedule, settings.retry_jitter)
+        self._system = System(settings.base_url)
         self._recorder = Recorder(store)
         self._tasks: dict[asyncio.Task[None], Claimed] = {}
         self._per_webhook: defaultdict[str, asyncio.Semaphore] = defaultdict(
@@ -121,9 +122,7 @@ class Worker:
 
     async def _deliver(self, claimed: Claimed) -> None:
         async with self._per_webhook[claimed.webhook.id]:
-            request = build_request(claimed.webhook, claimed.event, now=time.time())
-            sent = await self._sender.send(request)
-        record = settle(claimed, request, sent, self._policy, now=time.time())
+            sent, record = await attempt(claimed, self._sender, self._policy, self._system)
         ATTEMPTS.labels(record.attempt.outcome).inc()
         ATTEMPT_SECONDS.observe(sent.duration_ms / 1000)
         self._recorder.put(record)

@@ -7,8 +7,8 @@ import time
 import orjson
 
 from hookd.config import Settings
-from hookd.delivery.outcomes import settle
-from hookd.delivery.request import build_request
+from hookd.delivery.attempt import attempt
+from hookd.delivery.request import System
 from hookd.delivery.sender import Sender
 from hookd.domain.matching import is_pattern
 from hookd.domain.models import App, Webhook
@@ -80,9 +80,9 @@ class DeliveryService:
             now=now,
             lease_seconds=self._settings.request_timeout + self._settings.lease_seconds,
         )
-        request = build_request(webhook, claimed.event, now=now)
-        sent = await self._sender.send(request)
-        record = settle(claimed, request, sent, self._policy, now=time.time(), retries=False)
+        _, record = await attempt(
+            claimed, self._sender, self._policy, System(self._settings.base_url), retries=False
+        )
         # A test must not disable the webhook the user is trying out.
         record.disable_reason = None
         await self._store.deliveries.record([record], now=time.time())
