@@ -43,22 +43,22 @@ class OutgoingRequest:
     secret_headers: frozenset[str] = field(default_factory=frozenset)  # lower-case names
 
 
+@lru_cache(maxsize=1)
+def machine_name() -> str:
+    """Return this machine's fully qualified name (looked up once)."""
+    return socket.getfqdn()
+
+
 @dataclass(frozen=True, slots=True)
 class System:
     """What templates see as `system`: this hookd."""
 
     url: str
-    fqdn: str = field(default_factory=lambda: machine_name())
+    fqdn: str = field(default_factory=machine_name)
     version: str = __version__
 
     def as_dict(self) -> dict[str, str]:
         return {"url": self.url, "fqdn": self.fqdn, "version": self.version}
-
-
-@lru_cache(maxsize=1)
-def machine_name() -> str:
-    """Return this machine's fully qualified name (looked up once)."""
-    return socket.getfqdn()
 
 
 def needs_rendering(webhook: Webhook) -> bool:
