@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 
-import pytest
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
-from hookd.config import Settings
-from hookd.delivery.sender import Sender
 from hookd.delivery.worker import Worker
 from hookd.domain import signing
 from hookd.domain.models import DeliveryStatus
@@ -17,41 +13,6 @@ from hookd.store import Store
 from tests.support.factories import make_webhook, publish
 from tests.support.polling import eventually
 from tests.support.receiver import Receiver, Reply
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as rx:
-        yield rx
-
-
-@pytest.fixture
-async def start_worker(store: Store, settings: Settings) -> AsyncIterator[Callable[..., Worker]]:
-    """Start workers with settings overridden per test; all are stopped afterwards."""
-    running: list[tuple[Worker, Sender]] = []
-
-    def start(**overrides: object) -> Worker:
-        tuned = settings.model_copy(update=overrides)
-        sender = Sender.for_settings(tuned)
-        w = Worker(store, sender, tuned)
-        w.start()
-        running.append((w, sender))
-        return w
-
-    yield start
-    for w, sender in running:
-        await w.stop()
-        await sender.close()
-
-
-@pytest.fixture
-async def worker(start_worker: Callable[..., Worker]) -> Worker:
-    return start_worker()
-
-
-@pytest.fixture
-async def app_id(store: Store) -> str:
-    return (await store.apps.ensure_default(time.time())).id
 
 
 async def delivery_of(store: Store, app_id: str, event_id: str, status: DeliveryStatus):  # type: ignore[no-untyped-def]

@@ -254,6 +254,30 @@ class SecretOut(BaseModel):
     secret: str | None
 
 
+class RotateIn(Strict):
+    secret: str | None = Field(default=None, description="The new secret; generated when absent.")
+    grace_seconds: float = Field(
+        default=86400, ge=0, le=30 * 86400, description="How long the old secret keeps signing."
+    )
+
+
+class PreviewIn(Strict):
+    event_id: str | None = Field(default=None, description="Render against this stored event.")
+    event_type: str | None = Field(default=None, description="Or this type with `data`/sample.")
+    data: dict[str, Any] | None = Field(default=None, description="Data for the preview event.")
+
+
+class DraftPreviewIn(PreviewIn):
+    webhook: WebhookIn
+
+
+class PreviewOut(BaseModel):
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: str
+
+
 class TestIn(Strict):
     event_type: str | None = None
 

@@ -14,10 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
 from hookd import __version__
+from hookd.config import Settings
 from hookd.domain import template
 from hookd.domain.envelope import envelope_from_raw, rfc3339
 from hookd.domain.models import MASK, Webhook
@@ -56,6 +58,12 @@ class System:
     url: str
     fqdn: str = field(default_factory=machine_name)
     version: str = __version__
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> System:
+        """Name hookd by its public URL's host when one is configured, else by the machine."""
+        host = urlsplit(settings.public_url).hostname if settings.public_url else None
+        return cls(url=settings.base_url, fqdn=host or machine_name())
 
     def as_dict(self) -> dict[str, str]:
         return {"url": self.url, "fqdn": self.fqdn, "version": self.version}

@@ -36,7 +36,7 @@ class Worker:
         self._sender = sender
         self._settings = settings
         self._policy = RetryPolicy(settings.retry_schedule, settings.retry_jitter)
-        self._system = System(settings.base_url)
+        self._system = System.for_settings(settings)
         self._recorder = Recorder(store)
         self._tasks: dict[asyncio.Task[None], Claimed] = {}
         self._per_webhook: defaultdict[str, asyncio.Semaphore] = defaultdict(

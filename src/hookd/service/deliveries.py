@@ -81,7 +81,7 @@ class DeliveryService:
             lease_seconds=self._settings.request_timeout + self._settings.lease_seconds,
         )
         _, record = await attempt(
-            claimed, self._sender, self._policy, System(self._settings.base_url), retries=False
+            claimed, self._sender, self._policy, System.for_settings(self._settings), retries=False
         )
         # A test must not disable the webhook the user is trying out.
         record.disable_reason = None

@@ -12,7 +12,7 @@ from hookd.config import Settings
 from hookd.domain import filter as filters
 from hookd.domain import signing, template
 from hookd.domain.matching import is_event_type_name, is_pattern
-from hookd.domain.models import MASK, App, Webhook
+from hookd.domain.models import MASK, App, OldSecret, Webhook
 from hookd.domain.urlpolicy import validate_webhook_url
 from hookd.errors import Invalid, NotFound
 from hookd.store import Store
@@ -22,6 +22,7 @@ METHODS = ("POST", "GET", "PUT", "PATCH", "DELETE")
 MODES = ("immediate", "queued")
 BATCH_ORDERS = ("chronological", "reverse")
 MAX_BATCH_EVENTS = 10_000
+MAX_OLD_SECRETS = 5  # rotations in quick succession keep at most this many signing
 CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded", "text/plain")
 MAX_DESCRIPTION_BYTES = 64 * 1024
 MAX_EVENTS = 256
@@ -77,6 +78,29 @@ class WebhookService:
         checked = await self._check(app, merged)
         wanted = {k: checked[k] for k in changes if k in checked}
         updated = await self._store.webhooks.update(app.id, webhook_id, wanted, time.time())
+        if updated is None:
+            raise NotFound(f"webhook {webhook_id!r} not found")
+        return updated
+
+    async def draft(self, app: App, fields: dict[str, Any]) -> Webhook:
+        """Validate fields as `create` would, without storing: an unsaved webhook to preview."""
+        now = time.time()
+        fields.setdefault("secret", signing.generate_secret())
+        checked = await self._check(app, fields)
+        return Webhook(id="wh_preview", app_id=app.id, created_at=now, updated_at=now, **checked)
+
+    async def rotate_secret(
+        self, app: App, webhook_id: str, *, secret: str | None, grace_seconds: float
+    ) -> Webhook:
+        """Replace the secret; the old one keeps signing beside it for `grace_seconds`."""
+        current = await self.get(app, webhook_id)
+        new = _check_secret(secret or signing.generate_secret(), current.signing)
+        now = time.time()
+        kept = [o for o in current.old_secrets if o.expires_at > now]
+        if current.secret and grace_seconds > 0:
+            kept.insert(0, OldSecret(current.secret, now + grace_seconds))
+        changes = {"secret": new, "old_secrets": tuple(kept[:MAX_OLD_SECRETS])}
+        updated = await self._store.webhooks.update(app.id, webhook_id, changes, now)
         if updated is None:
             raise NotFound(f"webhook {webhook_id!r} not found")
         return updated

@@ -1,4 +1,4 @@
-"""Webhooks: create, read, change, delete, test, and read the secret."""
+"""Webhooks: create, read, change, delete; test, preview, rotate and read the secret."""
 
 from __future__ import annotations
 
@@ -9,7 +9,11 @@ from fastapi import APIRouter, Query
 from hookd.api.deps import AppDep, RuntimeDep
 from hookd.api.schemas import (
     DeliveryDetailOut,
+    DraftPreviewIn,
     PageOut,
+    PreviewIn,
+    PreviewOut,
+    RotateIn,
     SecretOut,
     TestIn,
     WebhookCreated,
@@ -17,6 +21,8 @@ from hookd.api.schemas import (
     WebhookOut,
     WebhookPatch,
 )
+from hookd.domain.models import App, Webhook
+from hookd.runtime import Runtime
 
 router = APIRouter(prefix="/v1/apps/{app}/webhooks", tags=["webhooks"])
 
@@ -27,6 +33,13 @@ Limit = Annotated[int, Query(ge=1, le=250, description="Page size.")]
 async def create_webhook(body: WebhookIn, app: AppDep, rt: RuntimeDep) -> WebhookCreated:
     wh = await rt.webhooks.create(app, body.fields())
     return WebhookCreated(**WebhookOut.of(wh).model_dump(), secret=wh.secret)
+
+
+@router.post("/preview")
+async def preview_draft(body: DraftPreviewIn, app: AppDep, rt: RuntimeDep) -> PreviewOut:
+    """Render the request an unsaved webhook would send (nothing is stored or sent)."""
+    webhook = await rt.webhooks.draft(app, body.webhook.fields())
+    return await _preview(rt, app, webhook, body)
 
 
 @router.get("")
@@ -49,6 +62,34 @@ async def get_webhook(webhook_id: str, app: AppDep, rt: RuntimeDep) -> WebhookOu
 @router.get("/{webhook_id}/secret")
 async def get_secret(webhook_id: str, app: AppDep, rt: RuntimeDep) -> SecretOut:
     return SecretOut(secret=(await rt.webhooks.get(app, webhook_id)).secret)
+
+
+@router.post("/{webhook_id}/rotate-secret")
+async def rotate_secret(
+    webhook_id: str, app: AppDep, rt: RuntimeDep, body: RotateIn | None = None
+) -> SecretOut:
+    """Issue a new secret; the old one keeps signing beside it for the grace period."""
+    wanted = body or RotateIn()
+    webhook = await rt.webhooks.rotate_secret(
+        app, webhook_id, secret=wanted.secret, grace_seconds=wanted.grace_seconds
+    )
+    return SecretOut(secret=webhook.secret)
+
+
+@router.post("/{webhook_id}/preview")
+async def preview(
+    webhook_id: str, app: AppDep, rt: RuntimeDep, body: PreviewIn | None = None
+) -> PreviewOut:
+    """Render the exact request this webhook would send for an event (secrets masked)."""
+    webhook = await rt.webhooks.get(app, webhook_id)
+    return await _preview(rt, app, webhook, body or PreviewIn())
+
+
+async def _preview(rt: Runtime, app: App, webhook: Webhook, body: PreviewIn) -> PreviewOut:
+    shown = await rt.previews.render(
+        app, webhook, event_id=body.event_id, event_type=body.event_type, data=body.data
+    )
+    return PreviewOut(method=shown.method, url=shown.url, headers=shown.headers, body=shown.body)
 
 
 @router.patch("/{webhook_id}")
