@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from hookd import __version__
 from hookd.api import errors
+from hookd.api.docs import install_docs
 from hookd.api.routes import apps, deliveries, event_types, events, health, webhooks
 from hookd.config import Settings
 from hookd.runtime import Runtime
@@ -44,7 +45,10 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     errors.install(app)
     for module in (health, apps, event_types, webhooks, events, deliveries):
         app.include_router(module.router)
