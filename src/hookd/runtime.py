@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 import time
 from dataclasses import dataclass
 
@@ -35,12 +33,11 @@ class Runtime:
     previews: PreviewService
     worker: Worker | None = None
     new_admin_key: str | None = None
-    purger: asyncio.Task[None] | None = None
 
     @classmethod
     async def start(cls, settings: Settings, *, worker: bool) -> Runtime:
         """Open the store (migrating it), make sure the basics exist, start the worker."""
-        store = await Store.open(settings.db, listen=worker)
+        store = await Store.open(settings.db)
         await store.apps.ensure_default(time.time())
         new_key = await ensure_admin_key(store, settings.admin_key)
         sender = Sender.for_settings(settings)
@@ -60,43 +57,10 @@ class Runtime:
         if worker:
             runtime.worker = Worker(store, sender, settings)
             runtime.worker.start()
-            if settings.retention_days > 0:
-                runtime.purger = asyncio.create_task(purge_periodically(store, settings))
         return runtime
 
     async def stop(self) -> None:
-        if self.purger is not None:
-            self.purger.cancel()
-            await asyncio.gather(self.purger, return_exceptions=True)
         if self.worker is not None:
             await self.worker.stop()
         await self.sender.close()
         await self.store.close()
-
-
-async def purge_periodically(store: Store, settings: Settings) -> None:
-    """Purge what retention lets go now and then; cheap when there is nothing to purge.
-
-    Every worker process runs this. The first run waits a random part of the
-    interval (at most a minute) so processes started together do not all purge
-    at once; if two do overlap, the second finds the rows gone.
-    """
-    await asyncio.sleep(random.uniform(0, min(settings.purge_interval, 60.0)))
-    while True:
-        began = time.monotonic()
-        try:
-            purged = await store.retention.purge(
-                before=time.time() - settings.retention_days * 86400
-            )
-        except Exception:
-            log.exception("purge: failed; trying again at the next interval")
-        else:
-            if purged.rows:
-                log.info(
-                    "purge: deleted %d deliveries, %d attempts, %d events in %.1f s",
-                    purged.deliveries,
-                    purged.attempts,
-                    purged.events,
-                    time.monotonic() - began,
-                )
-        await asyncio.sleep(settings.purge_interval * random.uniform(0.9, 1.1))
