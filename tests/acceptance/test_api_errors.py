@@ -128,6 +128,16 @@ class TestWebhookValidation:
 
 
 class TestPublishValidation:
+    def test_curl_style_form_label_is_read_as_json(self, api: httpx.Client) -> None:
+        # `curl -d '{…}'` labels a JSON body as a form; the API takes it as JSON.
+        for kind in ("application/x-www-form-urlencoded", None):
+            headers = {"Content-Type": kind} if kind else {}
+            r = api.post(
+                "/v1/apps/default/event-types", content=b'{"name": "job.curl"}', headers=headers
+            )
+            assert r.status_code in (201, 409), r.text
+
+
     def test_bad_json_is_400(self, api: httpx.Client) -> None:
         r = api.post(
             "/v1/apps/default/events",

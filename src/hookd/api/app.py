@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from hookd import __version__
-from hookd.api import errors
+from hookd.api import errors, middleware
 from hookd.api.docs import install_docs
 from hookd.api.routes import apps, deliveries, event_types, events, health, webhooks
 from hookd.config import Settings
@@ -52,5 +52,6 @@ def create_app(
     errors.install(app)
     for module in (health, apps, event_types, webhooks, events, deliveries):
         app.include_router(module.router)
-    app.add_middleware(errors.BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(middleware.JsonBodies)
+    app.add_middleware(middleware.BodyLimit, limit=settings.max_body_bytes)
     return app
