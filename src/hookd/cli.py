@@ -1,4 +1,7 @@
-"""The `hookd` command: serve | worker | migrate | send | listen | admin-key."""
+"""The `hookd` command.
+
+serve | worker | migrate | purge | flush | recover | send | listen | admin-key
+"""
 
 from __future__ import annotations
 
@@ -10,13 +13,16 @@ import signal
 import sys
 import urllib.error
 import urllib.request
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from hookd import __version__
 from hookd.config import Settings
+
+if TYPE_CHECKING:
+    from hookd.store import Store
 
 app = typer.Typer(
     name="hookd",
@@ -158,6 +164,246 @@ def admin_key(db: DbOpt = None) -> None:
 
     asyncio.run(main())
     console.print(f"admin key: [bold]{key}[/bold]")
+
+
+@app.command()
+def purge(
+    db: DbOpt = None,
+    days: Annotated[
+        float | None,
+        typer.Option(help="Keep this many days (env HOOKD_RETENTION_DAYS).", show_default=False),
+    ] = None,
+    batch: Annotated[int, typer.Option(min=1, help="Rows looked at per transaction.")] = 5000,
+) -> None:
+    """Delete finished deliveries, their attempts and events older than the retention."""
+    import time
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from hookd.store import Store
+    from hookd.store.retention import Purged, Step
+
+    settings = settings_from(db=db, retention_days=days)
+    if settings.retention_days <= 0:
+        console.print("[red]retention is off[/red] (HOOKD_RETENTION_DAYS=0); pass --days N")
+        raise typer.Exit(2)
+    before = time.time() - settings.retention_days * 86400
+    began = time.monotonic()
+    cutoff = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(before))
+    console.print(
+        f"purging what finished before {cutoff} ({settings.retention_days:g} days)"
+        f" from {_redact(settings.db)}"
+    )
+
+    async def main() -> Purged:
+        store = await Store.open(settings.db, migrate=True)
+        columns = (
+            TextColumn("{task.description:<10}"),
+            BarColumn(),
+            TextColumn("{task.fields[deleted]:>12,} deleted"),
+            TextColumn("[dim]reached {task.fields[reached]}[/dim]"),
+            TimeElapsedColumn(),
+        )
+        try:
+            with Progress(*columns, console=console) as progress:
+                tasks: dict[str, Any] = {}
+
+                def show(step: Step) -> None:
+                    if step.phase not in tasks:
+                        tasks[step.phase] = progress.add_task(
+                            step.phase, total=1.0, deleted=0, reached=""
+                        )
+                    progress.update(
+                        tasks[step.phase],
+                        completed=step.fraction,
+                        deleted=getattr(step.purged, step.phase),
+                        reached=time.strftime("%Y-%m-%d %H:%M", time.gmtime(step.reached)),
+                    )
+
+                purged = await store.retention.purge(before=before, batch=batch, progress=show)
+                for task in tasks.values():
+                    progress.update(task, completed=1.0)
+            return purged
+        finally:
+            await store.close()
+
+    purged = asyncio.run(main())
+    table = Table("deleted", "rows")
+    table.columns[1].justify = "right"
+    for name in ("deliveries", "attempts", "events"):
+        table.add_row(name, f"{getattr(purged, name):,}")
+    console.print(table)
+    console.print(
+        f"{purged.transactions:,} transactions of up to {batch:,} rows each,"
+        f" {time.monotonic() - began:.1f} s"
+    )
+
+
+@app.command()
+def flush(
+    webhook: Annotated[
+        str | None, typer.Option(help="Only this webhook (wh_…).", show_default=False)
+    ] = None,
+    app_ref: Annotated[
+        str | None, typer.Option("--app", help="Only this app's webhooks (id or uid).")
+    ] = None,
+    db: DbOpt = None,
+) -> None:
+    """Send queued (batch-mode) events now: each webhook's queue becomes batch deliveries.
+
+    For cron. The batches are made here; the running `hookd serve` or `hookd
+    worker` sends them (retried, signed and logged like any delivery).
+    Several flushes may run at once: each event goes in exactly one batch.
+    """
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from hookd.delivery.batching import Flushed, flush_webhook
+    from hookd.store import Store
+    from hookd.store.batches import Batch
+
+    settings = settings_from(db=db)
+    began = time.monotonic()
+
+    async def main() -> tuple[int, Flushed]:
+        store = await Store.open(settings.db, migrate=True)
+        try:
+            app_id = await _app_id(store, app_ref, webhook)
+            started = time.time()
+            queues = await store.batches.queued(app_id=app_id, webhook_id=webhook)
+            flushed = Flushed()
+            columns = (
+                TextColumn("flushing"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("events"),
+            )
+            with Progress(*columns, console=console) as progress:
+                task = progress.add_task("flush", total=sum(queues.values()))
+
+                def made(batch: Batch) -> None:
+                    progress.advance(task, len(batch.event_ids))
+
+                for webhook_id in queues:
+                    done = await flush_webhook(store, webhook_id, before=started, on_batch=made)
+                    flushed.batches.extend(done.batches)
+            return len(queues), flushed
+        finally:
+            await store.close()
+
+    webhooks, flushed = asyncio.run(main())
+    console.print(
+        f"made {_count(len(flushed.batches), 'batch', 'batches')}"
+        f" carrying {_count(flushed.events, 'event', 'events')}"
+        f" for {_count(webhooks, 'webhook', 'webhooks')} in {time.monotonic() - began:.1f} s"
+    )
+    if flushed.batches:
+        console.print("the running hookd serve or hookd worker sends them")
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}"
+
+
+async def _app_id(store: Store, app_ref: str | None, webhook_id: str | None) -> str | None:
+    """Resolve --app (and check that --webhook exists); exit 2 naming what is unknown."""
+    app_id = None
+    if app_ref is not None:
+        found = await store.apps.get(app_ref)
+        if found is None:
+            console.print(f"[red]no app {app_ref!r}[/red]")
+            raise typer.Exit(2)
+        app_id = found.id
+    if webhook_id is not None:
+        apps = [app_id] if app_id else [a.id for a in await store.apps.all()]
+        if not any([await store.webhooks.get(a, webhook_id) for a in apps]):
+            console.print(f"[red]no webhook {webhook_id!r}[/red]")
+            raise typer.Exit(2)
+    return app_id
+
+
+@app.command()
+def recover(
+    webhook: Annotated[str, typer.Option(help="The webhook (wh_…).", show_default=False)],
+    since: Annotated[
+        str, typer.Option(help="Window start, RFC 3339 (2026-11-22T04:00:00Z).", show_default=False)
+    ],
+    until: Annotated[
+        str | None, typer.Option(help="Window end, RFC 3339 (default: now).", show_default=False)
+    ] = None,
+    app_ref: Annotated[str, typer.Option("--app", help="The webhook's app (id or uid).")] = (
+        "default"
+    ),
+    db: DbOpt = None,
+) -> None:
+    """Send again a webhook's failed deliveries created in a window (like POST …/recover).
+
+    The deliveries become pending here; the running `hookd serve` or `hookd
+    worker` sends them. A disabled webhook's wait until it is enabled.
+    """
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from hookd.errors import HookdError
+    from hookd.service.recovery import RecoveryService, Window
+    from hookd.store import Store
+
+    settings = settings_from(db=db)
+    start, end = _moment("--since", since), _moment("--until", until) if until else None
+
+    async def main() -> tuple[int, Window]:
+        store = await Store.open(settings.db, migrate=True)
+        try:
+            found = await store.apps.get(app_ref)
+            if found is None:
+                console.print(f"[red]no app {app_ref!r}[/red]")
+                raise typer.Exit(2)
+            service = RecoveryService(store)
+            window = Window(start, end, now=time.time())
+            total = await service.count(found, webhook, window)
+            columns = (TextColumn("recovering"), BarColumn(), MofNCompleteColumn())
+            with Progress(*columns, console=console) as progress:
+                task = progress.add_task("recover", total=total)
+                count = await service.recover(
+                    found, webhook, window, progress=lambda n: progress.advance(task, n)
+                )
+            return count, window
+        except HookdError as exc:
+            console.print(f"[red]{exc.message}[/red]")
+            raise typer.Exit(2) from exc
+        finally:
+            await store.close()
+
+    count, window = asyncio.run(main())
+    console.print(
+        f"{count} failed deliver{'y' if count == 1 else 'ies'} of {webhook} created"
+        f" {_utc(window.since)} to {_utc(window.until)} will be sent again"
+    )
+
+
+def _moment(option: str, value: str) -> float:
+    """Read an RFC 3339 time from the command line; exit 2 saying what is wrong."""
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        console.print(
+            f"[red]{option} must be an RFC 3339 time with a zone[/red], e.g. 2026-11-22T04:00:00Z"
+        )
+        raise typer.Exit(2)
+    return moment.timestamp()
+
+
+def _utc(ts: float) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 @app.command()

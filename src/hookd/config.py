@@ -7,10 +7,11 @@ docs/configuration.md list the same names.
 from __future__ import annotations
 
 import os
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
@@ -109,3 +110,50 @@ class Settings(BaseSettings):
     def base_url(self) -> str:
         """Return the URL by which hookd's own API is reached."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    retention_days: float = Field(30.0, ge=0)
+    """Days finished deliveries, their attempts and their events are kept; 0 keeps them forever."""
+
+    purge_interval: float = Field(3600.0, gt=0)
+    """Seconds between purges, run by each process that runs the worker (`hookd purge` by hand)."""
+
+    # When endpoints fail (issue 6): auto-disable, owner e-mail, circuit breaker, limits.
+
+    disable_after_failed_attempts: int = Field(100, ge=0)
+    """Disable a webhook after this many failed attempts in a row; 0: never (per webhook too)."""
+
+    disable_after_seconds: float = Field(5 * 86400.0, ge=0)
+    """Disable a webhook failing this many seconds without a success; 0: never (per webhook too)."""
+
+    smtp_url: SecretStr | None = None
+    """Mail server for failure digests: `smtp[s]://[user[:password]@]host[:port][?from=…]`."""
+
+    mail_interval: float = Field(3600.0, gt=0)
+    """Seconds between two failure digests to one webhook's owners (`mail_exceptions_to`)."""
+
+    circuit_after_failures: int = Field(20, ge=0)
+    """Failed attempts in a row that open a webhook's circuit (one probe per interval); 0: never."""
+
+    circuit_interval: float = Field(60.0, gt=0)
+    """Seconds between probes of a webhook whose circuit is open."""
+
+    allowed_targets: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = ()
+    """Private networks webhooks may reach without --dev: comma-separated CIDRs (`10.1.0.0/16`)."""
+
+    max_request_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    """Largest request body hookd sends; a bigger rendered body fails (`body_too_large`)."""
+
+    max_response_header_bytes: int = Field(8190, ge=256)
+    """Longest status or header line hookd reads in a response (`response_too_large` beyond)."""
+
+    @field_validator("allowed_targets", mode="before")
+    @classmethod
+    def _parse_targets(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list | tuple):
+            try:
+                return tuple(ip_network(str(v).strip(), strict=False) for v in value)
+            except ValueError as exc:
+                raise ValueError(f"allowed_targets must be comma-separated CIDRs: {exc}") from exc
+        return value

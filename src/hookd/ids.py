@@ -2,22 +2,38 @@
 
 The part after the prefix is 26 Crockford base32 characters: 48 bits of
 milliseconds then 80 random bits, so ids sort by creation time as strings.
+Within one millisecond of one process the random part counts up from the
+last id made (as ULIDs do), so ids made together, such as the events of one
+publish call and their deliveries, also sort in the order they were made.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
-PREFIXES = frozenset({"evt", "wh", "dlv", "att", "app", "key", "msg", "bat"})
+PREFIXES = frozenset({"evt", "wh", "dlv", "att", "app", "key", "msg", "bat", "ntf"})
+
+_RANDOM_MAX = (1 << 80) - 1
+_lock = threading.Lock()
+_last = (0, 0)  # (milliseconds, random part) of the newest id made in this process
 
 
 def new_id(prefix: str, now: float | None = None) -> str:
     """Return a new id with `prefix`, ordered by `now` (seconds; default: the clock)."""
+    global _last
     ms = int((time.time() if now is None else now) * 1000) & ((1 << 48) - 1)
-    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    random_part = int.from_bytes(os.urandom(10), "big")
+    with _lock:
+        last_ms, last_random = _last
+        if ms == last_ms and last_random < _RANDOM_MAX:
+            random_part = last_random + 1
+        if ms >= last_ms:
+            _last = (ms, random_part)
+    value = (ms << 80) | random_part
     chars = []
     for _ in range(26):
         chars.append(_ALPHABET[value & 31])

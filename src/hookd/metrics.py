@@ -19,3 +19,14 @@ IN_FLIGHT = Gauge("hookd_attempts_in_flight", "Attempts this process has in flig
 RECORD_ERRORS = Counter(
     "hookd_record_errors_total", "Failed writes of attempt outcomes (retried; leases cover them)."
 )
+CIRCUIT_HELD = Counter(
+    "hookd_circuit_held_total",
+    "Deliveries held back (not sent) because their webhook's circuit was open.",
+)
+MAILS_SENT = Counter("hookd_mails_sent_total", "Failure digests e-mailed to webhook owners.")
+MAIL_ERRORS = Counter(
+    "hookd_mail_errors_total", "Failure digests that could not be sent (tried again later)."
+)
+OPERATIONAL_EVENTS = Counter(
+    "hookd_operational_events_total", "Operational events hookd published, by type.", ["type"]
+)

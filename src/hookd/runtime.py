@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import time
 from dataclasses import dataclass
 
+from hookd.background import stopping
 from hookd.config import Settings
+from hookd.delivery.batching import Scheduler
 from hookd.delivery.ingest import Ingest
+from hookd.delivery.notify import Notifier, mailer_for
+from hookd.delivery.operational import OperationalEvents
 from hookd.delivery.sender import Sender
 from hookd.delivery.worker import Worker
 from hookd.service.auth import Auth, ensure_admin_key
@@ -33,11 +39,16 @@ class Runtime:
     previews: PreviewService
     worker: Worker | None = None
     new_admin_key: str | None = None
+    purger: asyncio.Task[None] | None = None
+    scheduler: Scheduler | None = None  # flushes queued webhooks on their batch_interval
+    operational: OperationalEvents | None = None  # publishes webhook.disabled, delivery.failed …
+    notifier: Notifier | None = None  # e-mails failure digests (with a worker and HOOKD_SMTP_URL)
 
     @classmethod
     async def start(cls, settings: Settings, *, worker: bool) -> Runtime:
         """Open the store (migrating it), make sure the basics exist, start the worker."""
-        store = await Store.open(settings.db)
+        mailer = mailer_for(settings)  # a bad HOOKD_SMTP_URL stops hookd here, not later
+        store = await Store.open(settings.db, listen=worker)
         await store.apps.ensure_default(time.time())
         new_key = await ensure_admin_key(store, settings.admin_key)
         sender = Sender.for_settings(settings)
@@ -54,13 +65,64 @@ class Runtime:
             previews=PreviewService(store, settings),
             new_admin_key=new_key,
         )
+        runtime.operational = OperationalEvents(store, settings)
+        runtime.operational.start()
+        store.webhooks.on_enabled = runtime.operational.webhook_enabled
         if worker:
-            runtime.worker = Worker(store, sender, settings)
+            runtime.worker = Worker(store, sender, settings, on_incidents=runtime.operational.put)
             runtime.worker.start()
+            if mailer is not None:
+                runtime.notifier = Notifier(
+                    store, mailer, interval=settings.mail_interval, base_url=settings.base_url
+                )
+                runtime.notifier.start()
+            runtime.scheduler = Scheduler(store, tick=settings.poll_interval)
+            runtime.scheduler.start()
+            if settings.retention_days > 0:
+                runtime.purger = asyncio.create_task(purge_periodically(store, settings))
         return runtime
 
     async def stop(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+        if self.purger is not None:
+            self.purger.cancel()
+            await asyncio.gather(self.purger, return_exceptions=True)
         if self.worker is not None:
             await self.worker.stop()
+        if self.notifier is not None:
+            await self.notifier.stop()
+        if self.operational is not None:
+            await self.operational.stop()
         await self.sender.close()
         await self.store.close()
+
+
+async def purge_periodically(store: Store, settings: Settings) -> None:
+    """Purge what retention lets go now and then; cheap when there is nothing to purge.
+
+    Every worker process runs this. The first run waits a random part of the
+    interval (at most a minute) so processes started together do not all purge
+    at once; if two do overlap, the second finds the rows gone.
+    """
+    await asyncio.sleep(random.uniform(0, min(settings.purge_interval, 60.0)))
+    while True:
+        began = time.monotonic()
+        try:
+            purged = await store.retention.purge(
+                before=time.time() - settings.retention_days * 86400
+            )
+        except Exception as exc:
+            if stopping():
+                raise asyncio.CancelledError from exc
+            log.exception("purge: failed; trying again at the next interval")
+        else:
+            if purged.rows:
+                log.info(
+                    "purge: deleted %d deliveries, %d attempts, %d events in %.1f s",
+                    purged.deliveries,
+                    purged.attempts,
+                    purged.events,
+                    time.monotonic() - began,
+                )
+        await asyncio.sleep(settings.purge_interval * random.uniform(0.9, 1.1))

@@ -137,7 +137,6 @@ class TestPublishValidation:
             )
             assert r.status_code in (201, 409), r.text
 
-
     def test_bad_json_is_400(self, api: httpx.Client) -> None:
         r = api.post(
             "/v1/apps/default/events",

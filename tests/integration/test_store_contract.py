@@ -236,6 +236,18 @@ class TestRecording:
         assert len(await store.deliveries.claim(1, lease_seconds=5, now=time.time())) == 1
 
 
+class TestIsolationBetweenApps:
+    async def test_deleting_another_apps_webhook_touches_nothing(
+        self, store: Store, app_id: str
+    ) -> None:
+        wh = await make_webhook(store, app_id, URL)
+        await publish(store, app_id)
+        other = await store.apps.create("other", "Other", time.time())
+        assert not await store.webhooks.delete(other.id, wh.id)
+        assert await store.webhooks.get(app_id, wh.id) is not None
+        assert len((await store.deliveries.page(app_id, limit=10)).items) == 1
+
+
 class TestPaging:
     async def test_deliveries_newest_first_with_a_stable_cursor(
         self, store: Store, app_id: str

@@ -10,7 +10,16 @@ from fastapi import FastAPI
 from hookd import __version__
 from hookd.api import errors, middleware
 from hookd.api.docs import install_docs
-from hookd.api.routes import apps, deliveries, event_types, events, health, webhooks
+from hookd.api.routes import (
+    apps,
+    batches,
+    deliveries,
+    event_types,
+    events,
+    health,
+    recovery,
+    webhooks,
+)
 from hookd.config import Settings
 from hookd.runtime import Runtime
 
@@ -50,7 +59,7 @@ def create_app(
     )
     install_docs(app)
     errors.install(app)
-    for module in (health, apps, event_types, webhooks, events, deliveries):
+    for module in (health, apps, event_types, webhooks, batches, events, deliveries, recovery):
         app.include_router(module.router)
     app.add_middleware(middleware.JsonBodies)
     app.add_middleware(middleware.BodyLimit, limit=settings.max_body_bytes)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from hookd.domain.envelope import rfc3339
 from hookd.domain.models import MASK, PARKED_AT, ApiKey, App, Attempt, Delivery, EventType, Webhook
@@ -401,15 +401,54 @@ class DeliveryOut(BaseModel):
         )
 
 
+class CarriedEventOut(BaseModel):
+    id: str
+    type: str
+    timestamp: str
+
+
 class DeliveryDetailOut(DeliveryOut):
     attempt_log: list[AttemptOut]
+    events: list[CarriedEventOut] | None = Field(
+        default=None, description="For a batch: the events it carries, in the order sent."
+    )
 
     @classmethod
     def of_detail(cls, detail: DeliveryDetail) -> DeliveryDetailOut:
         base = DeliveryOut.of(detail.delivery).model_dump()
-        return cls(**base, attempt_log=[AttemptOut.of(a) for a in detail.attempts])
+        carried = None
+        if detail.delivery.kind == "batch":
+            carried = [
+                CarriedEventOut(id=e.id, type=e.type, timestamp=rfc3339(e.timestamp))
+                for e in detail.events
+            ]
+        return cls(**base, attempt_log=[AttemptOut.of(a) for a in detail.attempts], events=carried)
+
+
+class FlushedBatchOut(BaseModel):
+    id: str = Field(description="The batch delivery's id (its requests' `webhook-id`).")
+    events: int
+
+
+class FlushOut(BaseModel):
+    batches: list[FlushedBatchOut] = Field(description="Batch deliveries made, in order.")
+    events: int = Field(description="Events they carry in all.")
 
 
 class PageOut(BaseModel, Generic[T]):
     data: list[T]
     next_cursor: str | None
+
+
+class RecoverIn(Strict):
+    """A window of creation times: the webhook's failed deliveries in it are sent again."""
+
+    since: AwareDatetime = Field(description="RFC 3339, e.g. `2026-11-22T04:00:00Z`.")
+    until: AwareDatetime | None = Field(default=None, description="RFC 3339; default: now.")
+
+
+class RecoverOut(BaseModel):
+    webhook_id: str
+    since: str
+    until: str
+    recovered: int = Field(description="Failed deliveries made pending again.")

@@ -6,6 +6,7 @@ from hookd import ids
 from hookd.delivery.request import OutgoingRequest, loggable_headers
 from hookd.delivery.sender import Sent
 from hookd.domain.models import Attempt, DeliveryStatus
+from hookd.domain.operational import is_operational
 from hookd.domain.outcome import Verdict, decide
 from hookd.domain.retry import RetryPolicy
 from hookd.store.records import AttemptRecord, Claimed
@@ -62,4 +63,7 @@ def settle(
         next_attempt_at=next_at,
         last_error=outcome.error,
         disable_reason=disable,
+        event_id=claimed.event.id,
+        event_type=claimed.event.type,
+        operational=is_operational(claimed.event.type, claimed.event.idempotency_key),
     )

@@ -3,6 +3,10 @@
 A record that cannot be written is kept and tried again; if the process dies
 first, the delivery's lease runs out and another attempt is made, which is
 what at-least-once means.
+
+A finished batch then passes its outcome to the deliveries of the events it
+carried (store/batches.py); that is a second, separate write, so if it fails
+they keep showing `sending` while the batch itself shows the outcome.
 """
 
 from __future__ import annotations
@@ -10,18 +14,37 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
+from hookd.domain.health import Limits
 from hookd.metrics import RECORD_ERRORS
 from hookd.store import Store
+from hookd.store.deliveries import DEFAULT_LIMITS
+from hookd.store.health import Incident
 from hookd.store.records import AttemptRecord
 
 log = logging.getLogger(__name__)
 
 
 class Recorder:
-    def __init__(self, store: Store, *, max_batch: int = 1000) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_batch: int = 1000,
+        limits: Limits = DEFAULT_LIMITS,
+        mail: bool = False,
+        on_incidents: Callable[[list[Incident]], None] | None = None,
+    ) -> None:
+        """Record with these health `limits`, noting failures for e-mail when `mail`.
+
+        `on_incidents` hears what the records did to webhooks, once committed.
+        """
         self._store = store
         self._max_batch = max_batch
+        self._limits = limits
+        self._mail = mail
+        self._on_incidents = on_incidents
         self._queue: asyncio.Queue[AttemptRecord] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
@@ -60,7 +83,9 @@ class Recorder:
             while len(pending) < self._max_batch and not self._queue.empty():
                 pending.append(self._queue.get_nowait())
             try:
-                await self._store.deliveries.record(pending, now=time.time())
+                incidents = await self._store.deliveries.record(
+                    pending, now=time.time(), limits=self._limits, mail=self._mail
+                )
             except Exception:
                 RECORD_ERRORS.inc()
                 log.exception("recorder: writing %d attempt records failed; retrying", len(pending))
@@ -68,4 +93,18 @@ class Recorder:
                 delay = min(delay * 2, 5.0)
                 continue
             delay = 0.05
+            if incidents and self._on_incidents is not None:
+                self._on_incidents(incidents)
+            await self._settle_batches(pending)
             pending = []
+
+    async def _settle_batches(self, records: list[AttemptRecord]) -> None:
+        batch_ids = [r.attempt.delivery_id for r in records if r.batch]
+        if not batch_ids:
+            return
+        try:
+            await self._store.batches.settle(batch_ids, now=time.time())
+        except Exception:
+            log.exception(
+                "recorder: passing %d batch outcomes to their events failed", len(batch_ids)
+            )

@@ -1,10 +1,13 @@
 """The delivery worker: claim due deliveries, send them within limits, record outcomes.
 
 loop:  wait for work (a publish, a freed slot, or the poll interval)
-       claim up to the free slots under a lease
-       for each: build the request → send → settle → recorder
-stop:  claim nothing more, let in-flight attempts finish within the grace
-       period, give back (release) what did not finish
+       claim up to the free slots under a lease, leaving out webhooks whose lane is full
+       each goes into its webhook's lane (isolation.py), which starts it when the
+       webhook's in-flight cap and rate limit allow; a full lane gives it back
+       start: an open circuit lets one probe through and holds the rest back;
+              otherwise build the request → send → settle → recorder
+stop:  claim nothing more, give back what waits in lanes, let in-flight attempts
+       finish within the grace period, give back (release) what did not finish
 """
 
 from __future__ import annotations
@@ -13,35 +16,62 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import defaultdict
+from collections.abc import Callable
 
 from hookd.config import Settings
 from hookd.delivery.attempt import attempt
+from hookd.delivery.isolation import Lanes
 from hookd.delivery.recorder import Recorder
 from hookd.delivery.request import System
 from hookd.delivery.sender import Sender
+from hookd.domain.health import Limits
 from hookd.domain.retry import RetryPolicy
-from hookd.metrics import ATTEMPT_SECONDS, ATTEMPTS, IN_FLIGHT
+from hookd.metrics import ATTEMPT_SECONDS, ATTEMPTS, CIRCUIT_HELD, IN_FLIGHT
 from hookd.store import Store
+from hookd.store.health import Incident
 from hookd.store.records import Claimed
 
 log = logging.getLogger(__name__)
 
-PER_WEBHOOK_IN_FLIGHT = 10
+
+def limits_for(settings: Settings) -> Limits:
+    """Return the health limits this process's settings ask for."""
+    return Limits(
+        disable_after_failures=settings.disable_after_failed_attempts,
+        disable_after_seconds=settings.disable_after_seconds,
+        circuit_after_failures=settings.circuit_after_failures,
+        circuit_interval=settings.circuit_interval,
+    )
+
+
+def _low_water(settings: Settings) -> int:
+    """Return how many slots must be free before claiming again (a quarter of a batch)."""
+    return max(1, min(settings.claim_batch, settings.concurrency) // 4)
 
 
 class Worker:
-    def __init__(self, store: Store, sender: Sender, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        sender: Sender,
+        settings: Settings,
+        *,
+        on_incidents: Callable[[list[Incident]], None] | None = None,
+    ) -> None:
+        """`on_incidents` hears what recorded attempts did to webhooks (operational events)."""
         self._store = store
         self._sender = sender
         self._settings = settings
         self._policy = RetryPolicy(settings.retry_schedule, settings.retry_jitter)
         self._system = System.for_settings(settings)
-        self._recorder = Recorder(store)
-        self._tasks: dict[asyncio.Task[None], Claimed] = {}
-        self._per_webhook: defaultdict[str, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(PER_WEBHOOK_IN_FLIGHT)
+        self._recorder = Recorder(
+            store,
+            limits=limits_for(settings),
+            mail=settings.smtp_url is not None,
+            on_incidents=on_incidents,
         )
+        self._tasks: dict[asyncio.Task[None], Claimed] = {}
+        self._lanes = Lanes(self._launch)
         self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
@@ -59,12 +89,12 @@ class Worker:
         self._stopping.set()
         if self._loop_task:
             await asyncio.gather(self._loop_task, return_exceptions=True)
-        unfinished: list[Claimed] = []
+        unfinished: list[Claimed] = self._lanes.take_waiting()
         if self._tasks:
             _, not_done = await asyncio.wait(
                 list(self._tasks), timeout=self._settings.shutdown_grace
             )
-            unfinished = [self._tasks[t] for t in not_done]
+            unfinished += [self._tasks[t] for t in not_done]
             for task in not_done:
                 task.cancel()
             await asyncio.gather(*not_done, return_exceptions=True)
@@ -76,10 +106,12 @@ class Worker:
 
     async def _loop(self) -> None:
         settings = self._settings
-        low_water = max(1, settings.claim_batch // 4)
+        low_water = _low_water(settings)
         while not self._stopping.is_set():
-            free = settings.concurrency - self.in_flight
+            # Deliveries waiting in lanes hold no slot, but their number is bounded too.
+            free = settings.concurrency - max(self._lanes.active, self._lanes.waiting)
             claimed: list[Claimed] = []
+            refused: list[Claimed] = []
             if free >= min(low_water, settings.concurrency):
                 self._store.wakeup.clear()
                 try:
@@ -87,17 +119,33 @@ class Worker:
                         min(free, settings.claim_batch),
                         lease_seconds=settings.lease_seconds,
                         now=time.time(),
+                        skip_webhooks=self._lanes.full(),
                     )
                 except Exception:
                     log.exception("worker: claiming failed; trying again")
-                for item in claimed:
-                    task = asyncio.create_task(self._deliver(item))
-                    self._tasks[task] = item
-                    task.add_done_callback(self._finished)
+                refused = [item for item in claimed if not self._lanes.offer(item)]
+                if refused:
+                    await self._give_back(refused)
                 IN_FLIGHT.set(self.in_flight)
-                if len(claimed) == min(free, settings.claim_batch) and claimed:
+                if len(claimed) == min(free, settings.claim_batch) and claimed and not refused:
                     continue  # more may be due right now
+            self._lanes.forget_idle()
             await self._wait(settings.poll_interval)
+
+    async def _give_back(self, claimed: list[Claimed]) -> None:
+        """Release deliveries claimed for a full lane; the next claims leave their webhook out."""
+        try:
+            await self._store.deliveries.release(claimed, now=time.time())
+        except Exception:
+            log.exception(
+                "worker: giving back %d deliveries failed; leases cover them", len(claimed)
+            )
+
+    def _launch(self, claimed: Claimed) -> None:
+        """Start a delivery whose turn in its lane has come."""
+        task = asyncio.create_task(self._deliver(claimed))
+        self._tasks[task] = claimed
+        task.add_done_callback(self._finished)
 
     async def _wait(self, timeout: float) -> None:
         waiters = [
@@ -113,16 +161,33 @@ class Worker:
             self._slot_freed.clear()
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self._tasks.pop(task, None)
+        claimed = self._tasks.pop(task, None)
+        if claimed is not None:
+            self._lanes.done(claimed.webhook.id)
         IN_FLIGHT.set(self.in_flight)
-        if self.in_flight <= self._settings.concurrency - max(1, self._settings.claim_batch // 4):
+        low_water = _low_water(self._settings)
+        if self._lanes.active <= self._settings.concurrency - low_water:
             self._slot_freed.set()
         if not task.cancelled() and task.exception():
             log.error("worker: delivery task failed", exc_info=task.exception())
 
     async def _deliver(self, claimed: Claimed) -> None:
-        async with self._per_webhook[claimed.webhook.id]:
-            sent, record = await attempt(claimed, self._sender, self._policy, self._system)
+        if claimed.webhook.circuit_open_until is not None and not await self._may_pass(claimed):
+            return
+        sent, record = await attempt(claimed, self._sender, self._policy, self._system)
         ATTEMPTS.labels(record.attempt.outcome).inc()
         ATTEMPT_SECONDS.observe(sent.duration_ms / 1000)
         self._recorder.put(record)
+
+    async def _may_pass(self, claimed: Claimed) -> bool:
+        """Ask the circuit: the probe (or a closed circuit) passes, the rest wait."""
+        try:
+            passes = await self._store.circuit.probe_or_hold(
+                claimed, now=time.time(), interval=self._settings.circuit_interval
+            )
+        except Exception:
+            log.exception("worker: asking the circuit failed; sending anyway")
+            return True
+        if not passes:
+            CIRCUIT_HELD.inc()
+        return passes

@@ -3,7 +3,9 @@
 2xx                 succeeded
 410 Gone            failed, and the webhook is disabled
 429 502 503 504     retry, honouring Retry-After
-anything else       retry by the schedule (3xx included: redirects are not followed)
+anything else       retry by the schedule (3xx included: redirects are not followed;
+                    a timeout waits at least MIN_TIMEOUT_BACKOFF)
+a request that can never be sent (body over the limit)   failed, no retries
 no retries left     failed
 """
 
@@ -17,6 +19,8 @@ from http import HTTPStatus
 from hookd.domain.retry import RetryPolicy, parse_retry_after
 
 THROTTLE_STATUSES = frozenset({429, 502, 503, 504})
+# Errors no retry can fix: the same request would be refused again.
+PERMANENT_ERRORS = frozenset({"body_too_large"})
 
 
 class Verdict(enum.StrEnum):
@@ -74,6 +78,8 @@ def decide(
     error = describe(result)
     if status == 410:
         return Outcome(Verdict.DISABLE, error=error)
+    if result.error_code in PERMANENT_ERRORS:
+        return Outcome(Verdict.FAILED, error=error)
     retry_after = None
     if status in THROTTLE_STATUSES:
         retry_after = parse_retry_after(result.retry_after, now=now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import orjson
 
@@ -50,14 +51,22 @@ class DeliveryService:
         )
 
     async def get(self, app: App, delivery_id: str) -> DeliveryDetail:
+        """Return a delivery with its attempts (and, for a batch, the events it carries)."""
         found = await self._store.deliveries.get(app.id, delivery_id)
         if found is None:
             raise NotFound(f"delivery {delivery_id!r} not found")
+        if found.delivery.kind == "batch":
+            return replace(found, events=await self._store.batches.events(delivery_id))
         return found
 
     async def retry(self, app: App, delivery_id: str) -> DeliveryDetail:
         """Make a delivery due now; the worker sends it."""
-        await self.get(app, delivery_id)
+        current = await self.get(app, delivery_id)
+        if current.delivery.batch_id is not None:
+            # Sending the event alone as well would deliver it twice.
+            raise Conflict(
+                f"the event was sent in batch {current.delivery.batch_id}; retry the batch"
+            )
         if not await self._store.deliveries.retry(app.id, delivery_id, now=time.time()):
             raise Conflict("the delivery is being sent right now; retry when it finishes")
         self._store.wakeup.set()
@@ -83,7 +92,9 @@ class DeliveryService:
         _, record = await attempt(
             claimed, self._sender, self._policy, System.for_settings(self._settings), retries=False
         )
-        # A test must not disable the webhook the user is trying out.
+        # A test must not disable the webhook the user is trying out, nor count toward its
+        # health, e-mail or operational events.
         record.disable_reason = None
+        record.counts = False
         await self._store.deliveries.record([record], now=time.time())
         return await self.get(app, claimed.delivery.id)

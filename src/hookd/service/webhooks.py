@@ -9,6 +9,7 @@ from typing import Any
 
 from hookd import ids
 from hookd.config import Settings
+from hookd.delivery import batching
 from hookd.domain import filter as filters
 from hookd.domain import signing, template
 from hookd.domain.matching import is_event_type_name, is_pattern
@@ -77,9 +78,20 @@ class WebhookService:
         merged.update(changes)
         checked = await self._check(app, merged)
         wanted = {k: checked[k] for k in changes if k in checked}
-        updated = await self._store.webhooks.update(app.id, webhook_id, wanted, time.time())
+        now = time.time()
+        if "mode" in wanted or "batch_interval" in wanted:
+            wanted["next_flush_at"] = batching.next_flush_at(
+                checked["mode"],
+                checked["batch_interval"],
+                was_queued=current.mode == "queued",
+                now=now,
+            )
+        updated = await self._store.webhooks.update(app.id, webhook_id, wanted, now)
         if updated is None:
             raise NotFound(f"webhook {webhook_id!r} not found")
+        if current.mode == "queued" and updated.mode != "queued":
+            # What waited for a flush goes now, in the batches it was queued for.
+            await batching.flush_webhook(self._store, webhook_id)
         return updated
 
     async def draft(self, app: App, fields: dict[str, Any]) -> Webhook:
@@ -150,7 +162,10 @@ class WebhookService:
             raise Invalid("url", "is required")
         try:
             return validate_webhook_url(
-                url, dev=self._settings.dev, self_url=self._settings.base_url
+                url,
+                dev=self._settings.dev,
+                self_url=self._settings.base_url,
+                allowed_networks=self._settings.allowed_targets,
             )
         except ValueError as exc:
             raise Invalid("url", str(exc)) from exc

@@ -5,7 +5,13 @@
     ├── event_types      the catalogue of event types
     ├── webhooks         subscriptions and their health
     ├── events           publish: events and their deliveries in one transaction
-    └── deliveries       claim under a lease, record attempts in batches
+    ├── deliveries       claim under a lease, record attempts in batches
+    ├── batches          queued deliveries gathered into batch deliveries (queued mode)
+    ├── circuit          a webhook's circuit breaker at send time: probe or wait
+    ├── notifications    failures waiting for the owners' e-mail digest
+    ├── recovery         re-queue a window of failed deliveries; cancel one
+    ├── retention        purge what is finished and older than the retention
+    └── listener         (PostgreSQL, when asked) LISTEN for due deliveries → wakeup
 
 SQLite and PostgreSQL share this code through SQLAlchemy Core; where they
 differ (locking, wake-ups) the difference is named in place.
@@ -16,11 +22,17 @@ from __future__ import annotations
 import asyncio
 
 from hookd.store.apps import AppRepository
+from hookd.store.batches import BatchRepository
 from hookd.store.deliveries import DeliveryRepository
 from hookd.store.engine import Engines, open_engines
 from hookd.store.event_types import EventTypeRepository
 from hookd.store.events import EventRepository
+from hookd.store.health import CircuitRepository
 from hookd.store.migrate import upgrade
+from hookd.store.notifications import NotificationRepository
+from hookd.store.notify import Listener
+from hookd.store.recovery import RecoveryRepository
+from hookd.store.retention import RetentionRepository
 from hookd.store.webhooks import WebhookRepository
 
 __all__ = ["Store"]
@@ -37,18 +49,33 @@ class Store:
         self.webhooks = WebhookRepository(engines)
         self.events = EventRepository(engines, on_commit=self.wakeup.set)
         self.deliveries = DeliveryRepository(engines)
+        self.batches = BatchRepository(engines, on_commit=self.wakeup.set)
+        self.circuit = CircuitRepository(engines)
+        self.notifications = NotificationRepository(engines)
+        self.recovery = RecoveryRepository(engines)
+        self.retention = RetentionRepository(engines)
+        self.listener: Listener | None = None
 
     @classmethod
-    async def open(cls, url: str, *, migrate: bool = True) -> Store:
-        """Open the database at `url`, applying migrations first when asked."""
+    async def open(cls, url: str, *, migrate: bool = True, listen: bool = False) -> Store:
+        """Open the database at `url`, applying migrations first when asked.
+
+        `listen`: on PostgreSQL, set `wakeup` when any process makes deliveries due.
+        """
         engines = open_engines(url)
         if migrate:
             await upgrade(engines.write)
-        return cls(engines)
+        store = cls(engines)
+        if listen and store.dialect == "postgresql":
+            store.listener = Listener(engines.write, store.wakeup.set)
+            store.listener.start()
+        return store
 
     @property
     def dialect(self) -> str:
         return self.engines.dialect
 
     async def close(self) -> None:
+        if self.listener is not None:
+            await self.listener.stop()
         await self.engines.dispose()

@@ -5,9 +5,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from hookd import ids
+from hookd.domain import operational
 from hookd.domain.models import ApiKey, App
 from hookd.store import rows
 from hookd.store.engine import Engines
+from hookd.store.event_types import insert_missing
 from hookd.store.tables import api_keys, apps, instance
 
 DEFAULT_APP_UID = "default"
@@ -34,6 +36,8 @@ class AppRepository:
         app = App(id=ids.new_id("app", now), uid=uid, name=name, created_at=now)
         async with self._db.write.begin() as conn:
             await conn.execute(apps.insert().values(id=app.id, uid=uid, name=name, created_at=now))
+            # hookd's own event types, so webhooks can subscribe to them from the start.
+            await insert_missing(conn, operational.catalogue(app.id, now))
         return app
 
     async def get(self, id_or_uid: str) -> App | None:

@@ -3,32 +3,42 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Collection, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hookd.domain.health import Limits
 from hookd.domain.models import FINISHED, PARKED_AT, DeliveryStatus
-from hookd.store import rows
+from hookd.store import health, rows
+from hookd.store.batches import claimed_batches
 from hookd.store.engine import Engines
+from hookd.store.health import Incident
+from hookd.store.notify import notify
 from hookd.store.records import AttemptRecord, Claimed, DeliveryDetail, Page
 from hookd.store.tables import attempts, deliveries, events, webhooks
-from hookd.store.webhooks import disable
 
 _DUE = (DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value)
+DEFAULT_LIMITS = Limits()
 
 
 class DeliveryRepository:
     def __init__(self, engines: Engines) -> None:
         self._db = engines
 
-    async def claim(self, limit: int, *, lease_seconds: float, now: float) -> list[Claimed]:
+    async def claim(
+        self,
+        limit: int,
+        *,
+        lease_seconds: float,
+        now: float,
+        skip_webhooks: Collection[str] = (),
+    ) -> list[Claimed]:
         """Lease up to `limit` due deliveries (pending, or sending with an expired lease).
 
         One statement picks and marks the rows; on PostgreSQL `SKIP LOCKED`
         lets many workers claim at once without waiting on each other or
         taking the same row. A `sending` row's next_attempt_at is its lease end.
+        `skip_webhooks`: webhooks this worker cannot take more of right now.
         """
         token = secrets.token_hex(8)
         enabled = (
@@ -47,6 +57,8 @@ class DeliveryRepository:
             .limit(limit)
             .with_for_update(skip_locked=True, of=deliveries)
         )
+        if skip_webhooks:
+            due = due.where(deliveries.c.webhook_id.not_in(sorted(skip_webhooks)))
         stmt = (
             deliveries.update()
             .where(deliveries.c.id.in_(due.scalar_subquery()))
@@ -74,16 +86,28 @@ class DeliveryRepository:
                     sa.select(webhooks).where(webhooks.c.id.in_(webhook_ids))
                 )
             }
+            batches = await claimed_batches(conn, claimed, token, found_webhooks)
         return [
             Claimed(d, token, found_events[d.event_id], found_webhooks[d.webhook_id])
             for d in claimed
             if d.event_id in found_events and d.webhook_id in found_webhooks
-        ]
+        ] + batches
 
-    async def record(self, records: Sequence[AttemptRecord], *, now: float) -> None:
-        """Write finished attempts, their deliveries' new state and webhook health at once."""
+    async def record(
+        self,
+        records: Sequence[AttemptRecord],
+        *,
+        now: float,
+        limits: Limits = DEFAULT_LIMITS,
+        mail: bool = False,
+    ) -> list[Incident]:
+        """Write finished attempts, their deliveries' new state and webhook health at once.
+
+        Returns what happened to webhooks and deliveries (for operational events);
+        `mail`: also note failures for the owners' e-mail digest.
+        """
         if not records:
-            return
+            return []
         async with self._db.write.begin() as conn:
             await conn.execute(attempts.insert(), [rows.attempt_values(r.attempt) for r in records])
             await conn.execute(
@@ -114,7 +138,7 @@ class DeliveryRepository:
                     for r in records
                 ],
             )
-            await _update_health(conn, records, now)
+            return await health.apply(conn, records, now=now, limits=limits, mail=mail)
 
     async def release(self, claimed: Sequence[Claimed], *, now: float) -> None:
         """Give leased deliveries back so any worker can take them now."""
@@ -135,6 +159,7 @@ class DeliveryRepository:
                 ),
                 [{"b_id": c.delivery.id, "b_token": c.claim_token} for c in claimed],
             )
+            await notify(conn)
 
     async def get(self, app_id: str, delivery_id: str) -> DeliveryDetail | None:
         async with self._db.read.connect() as conn:
@@ -177,9 +202,7 @@ class DeliveryRepository:
         query = query.order_by(deliveries.c.id.desc()).limit(limit + 1)
         async with self._db.read.connect() as conn:
             found = [rows.delivery(r) for r in await conn.execute(query)]
-        more = len(found) > limit
-        items = found[:limit]
-        return Page(items=items, next_cursor=items[-1].id if more and items else None)
+        return Page.cut(found, limit)
 
     async def retry(self, app_id: str, delivery_id: str, *, now: float) -> bool:
         """Make a finished or waiting delivery due now; False if it is being sent."""
@@ -198,6 +221,8 @@ class DeliveryRepository:
                     updated_at=now,
                 )
             )
+            if result.rowcount:
+                await notify(conn)
         return result.rowcount > 0
 
     async def lease(self, delivery_id: str, *, lease_seconds: float, now: float) -> str | None:
@@ -234,51 +259,3 @@ class DeliveryRepository:
         async with self._db.read.connect() as conn:
             value = (await conn.execute(query)).scalar_one_or_none()
         return float(value) if value is not None else None
-
-
-async def _update_health(
-    conn: AsyncConnection, records: Sequence[AttemptRecord], now: float
-) -> None:
-    """Fold a batch's attempts into each webhook's failure streak and last error."""
-    per_webhook: dict[str, list[AttemptRecord]] = {}
-    for record in records:
-        per_webhook.setdefault(record.attempt.webhook_id, []).append(record)
-    recovered: list[str] = []
-    failing: list[dict[str, Any]] = []
-    for webhook_id, batch in per_webhook.items():
-        batch.sort(key=lambda r: r.attempt.started_at)
-        reason = next((r.disable_reason for r in batch if r.disable_reason), None)
-        if reason:
-            await disable(conn, webhook_id, reason, now)
-        last_ok = max(
-            (i for i, r in enumerate(batch) if r.attempt.outcome == "succeeded"), default=-1
-        )
-        failures = batch[last_ok + 1 :]
-        if not failures:
-            recovered.append(webhook_id)
-            continue
-        failing.append(
-            {
-                "b_id": webhook_id,
-                "b_reset": last_ok >= 0,
-                "b_count": len(failures),
-                "b_error": failures[-1].last_error,
-            }
-        )
-    if recovered:
-        await conn.execute(
-            webhooks.update()
-            .where(webhooks.c.id.in_(recovered), webhooks.c.failure_streak != 0)
-            .values(failure_streak=0)
-        )
-    if failing:
-        streak = sa.case(
-            (sa.bindparam("b_reset", type_=sa.Boolean), sa.bindparam("b_count", type_=sa.Integer)),
-            else_=webhooks.c.failure_streak + sa.bindparam("b_count", type_=sa.Integer),
-        )
-        await conn.execute(
-            webhooks.update()
-            .where(webhooks.c.id == sa.bindparam("b_id"))
-            .values(failure_streak=streak, last_error=sa.bindparam("b_error")),
-            failing,
-        )

@@ -6,6 +6,12 @@ driver starts transactions lazily and two workers can claim the same rows
 at BEGIN. Writes share one connection so they queue in the pool instead of
 spinning on SQLite's busy lock; reads have their own pool (WAL readers never
 block).
+
+PostgreSQL: every session ends a transaction left idle for 10 s. hookd's
+transactions wait on nothing but the database, so one idle that long belongs
+to a frozen or cut-off process; without the limit its row locks (a webhook's
+health row, say) would stall every other worker until it woke up. When such a
+process wakes, connections whose session was ended are replaced.
 """
 
 from __future__ import annotations
@@ -15,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+IDLE_IN_TRANSACTION_TIMEOUT = "10s"
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,27 @@ def open_engines(url: str, *, pool_size: int = 10) -> Engines:
     engine = create_async_engine(
         full, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
     )
+    _postgres_setup(engine)
     return Engines(write=engine, read=engine, dialect="postgresql")
+
+
+def _postgres_setup(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        # A SET, not a startup parameter: pgbouncer refuses unknown startup parameters.
+        dbapi_connection.run_async(
+            lambda conn: conn.execute(
+                f"SET idle_in_transaction_session_timeout = '{IDLE_IN_TRANSACTION_TIMEOUT}'"
+            )
+        )
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _broken(context: ExceptionContext) -> None:
+        # Woken after the server ended its session, asyncpg can be left mid-operation
+        # ("cannot switch to state …"): the connection is unusable, so have it replaced.
+        internal = getattr(context.dialect.dbapi, "InternalClientError", None)
+        if internal is not None and isinstance(context.original_exception, internal):
+            context.is_disconnect = True
 
 
 def _sqlite(url: str) -> Engines:

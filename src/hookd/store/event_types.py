@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookd.domain.models import EventType
 from hookd.store import rows
@@ -74,6 +77,11 @@ class EventTypeRepository:
             )
         return result.rowcount > 0
 
+    async def ensure(self, types: Sequence[EventType]) -> None:
+        """Create those of `types` that do not exist yet; existing ones stay as they are."""
+        async with self._db.write.begin() as conn:
+            await insert_missing(conn, types)
+
     async def names(self, app_id: str, wanted: list[str]) -> set[str]:
         """Return which of `wanted` exist in the app."""
         query = sa.select(event_types.c.name).where(
@@ -81,3 +89,28 @@ class EventTypeRepository:
         )
         async with self._db.read.connect() as conn:
             return set((await conn.execute(query)).scalars())
+
+
+async def insert_missing(conn: AsyncConnection, types: Sequence[EventType]) -> None:
+    """Insert the event types not there yet, inside a caller's transaction."""
+    if not types:
+        return
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    await conn.execute(
+        insert(event_types)
+        .values(
+            [
+                {
+                    "app_id": et.app_id,
+                    "name": et.name,
+                    "group_name": et.group,
+                    "description": et.description,
+                    "sample": orjson.dumps(et.sample).decode(),
+                    "created_at": et.created_at,
+                    "updated_at": et.updated_at,
+                }
+                for et in types
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["app_id", "name"])
+    )

@@ -15,6 +15,7 @@ from hookd.domain.matching import patterns_matching
 from hookd.domain.models import DeliveryStatus, Webhook
 from hookd.store import rows
 from hookd.store.engine import Engines
+from hookd.store.notify import notify
 from hookd.store.records import Claimed, FanoutTarget, NewEvent, Published, StoredEvent
 from hookd.store.tables import deliveries, events, webhook_events, webhooks
 
@@ -41,6 +42,8 @@ class EventRepository:
         async with self._db.write.begin() as conn:
             earlier = await self._earlier(conn, app_id, new, now - idempotency_window)
             targets = await self._targets(conn, app_id, {e.type for e in new})
+            # A queued webhook's deliveries wait for a batch flush (store/batches.py).
+            queued = {t.webhook_id for ts in targets.values() for t in ts if t.mode == "queued"}
             out: list[Published] = []
             event_rows: list[dict[str, Any]] = []
             delivery_rows: list[dict[str, Any]] = []
@@ -76,7 +79,16 @@ class EventRepository:
                 )
                 chosen = choose(item, targets.get(item.type, ())) if targets.get(item.type) else ()
                 for webhook_id in chosen:
-                    delivery_rows.append(_delivery_row(app_id, webhook_id, stored.id, now, status))
+                    waits = webhook_id in queued and status is DeliveryStatus.PENDING
+                    delivery_rows.append(
+                        _delivery_row(
+                            app_id,
+                            webhook_id,
+                            stored.id,
+                            now,
+                            DeliveryStatus.QUEUED if waits else status,
+                        )
+                    )
                 published = Published(stored, len(chosen), False)
                 if key:
                     seen[key] = published
@@ -85,6 +97,8 @@ class EventRepository:
                 await conn.execute(events.insert(), event_rows)
             if delivery_rows:
                 await conn.execute(deliveries.insert(), delivery_rows)
+                if any(r["status"] == DeliveryStatus.PENDING.value for r in delivery_rows):
+                    await notify(conn)
         if delivery_rows:
             self._on_commit()
         return out
@@ -163,7 +177,7 @@ class EventRepository:
             for pattern in patterns_matching(event_type):
                 wanted.setdefault(pattern, []).append(event_type)
         query = (
-            sa.select(webhook_events.c.pattern, webhooks.c.id, webhooks.c.filter)
+            sa.select(webhook_events.c.pattern, webhooks.c.id, webhooks.c.filter, webhooks.c.mode)
             .join(webhooks, webhooks.c.id == webhook_events.c.webhook_id)
             .where(
                 webhook_events.c.app_id == app_id,
@@ -172,8 +186,10 @@ class EventRepository:
             )
         )
         by_type: dict[str, dict[str, FanoutTarget]] = {}
-        for pattern, webhook_id, filter_json in await conn.execute(query):
-            target = FanoutTarget(webhook_id, orjson.loads(filter_json) if filter_json else None)
+        for pattern, webhook_id, filter_json, mode in await conn.execute(query):
+            target = FanoutTarget(
+                webhook_id, orjson.loads(filter_json) if filter_json else None, mode
+            )
             for event_type in wanted[pattern]:
                 by_type.setdefault(event_type, {})[webhook_id] = target
         return {

@@ -44,16 +44,22 @@ class FanoutTarget:
 
     webhook_id: str
     filter: dict[str, Any] | None
+    mode: str = "immediate"  # queued: its deliveries wait for a batch flush
 
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
-    """A delivery leased to one worker, with what sending it needs."""
+    """A delivery leased to one worker, with what sending it needs.
+
+    For a batch, `event` stands for the batch itself (its id, type `batch`)
+    and `events` are the events it carries, in the order they are sent.
+    """
 
     delivery: Delivery
     claim_token: str
     event: StoredEvent
     webhook: Webhook
+    events: tuple[StoredEvent, ...] = ()
 
 
 @dataclass(slots=True)
@@ -66,6 +72,12 @@ class AttemptRecord:
     next_attempt_at: float
     last_error: str | None
     disable_reason: str | None = None
+    batch: bool = False  # the delivery is a batch: its carried deliveries follow its outcome
+    # For webhook health, e-mail and operational events (store/health.py):
+    event_id: str | None = None
+    event_type: str | None = None
+    operational: bool = False  # it delivers an operational event: it raises none itself
+    counts: bool = True  # False for test sends: they leave the webhook's health alone
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +85,16 @@ class Page:
     items: list[Any]
     next_cursor: str | None
 
+    @classmethod
+    def cut(cls, found: list[Any], limit: int) -> Page:
+        """Make a page from up to `limit + 1` rows by id; the extra row says there is more."""
+        items = found[:limit]
+        more = len(found) > limit and bool(items)
+        return cls(items=items, next_cursor=items[-1].id if more else None)
+
 
 @dataclass(frozen=True, slots=True)
 class DeliveryDetail:
     delivery: Delivery
     attempts: list[Attempt] = field(default_factory=list)
+    events: list[StoredEvent] = field(default_factory=list)  # a batch's, in the order sent

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -11,9 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookd.domain.models import PARKED_AT, DeliveryStatus, Webhook
 from hookd.store import rows
+from hookd.store.batches import forget_webhook
 from hookd.store.engine import Engines
 from hookd.store.records import Page
-from hookd.store.tables import deliveries, webhook_events, webhooks
+from hookd.store.tables import deliveries, notifications, webhook_events, webhooks
 
 _JSON_FIELDS = frozenset(
     {"events", "headers", "filter", "signing", "secret_headers", "old_secrets"}
@@ -35,6 +37,8 @@ def _values(fields: dict[str, Any]) -> dict[str, Any]:
 class WebhookRepository:
     def __init__(self, engines: Engines) -> None:
         self._db = engines
+        # Told (after commit) when a disabled webhook is enabled again: operational events.
+        self.on_enabled: Callable[[Webhook], None] | None = None
 
     async def create(self, wh: Webhook) -> None:
         fields = {f.name: getattr(wh, f.name) for f in dataclasses.fields(wh)}
@@ -61,15 +65,24 @@ class WebhookRepository:
         query = query.order_by(webhooks.c.id).limit(limit + 1)
         async with self._db.read.connect() as conn:
             found = [rows.webhook(r) for r in await conn.execute(query)]
-        more = len(found) > limit
-        items = found[:limit]
-        return Page(items=items, next_cursor=items[-1].id if more and items else None)
+        return Page.cut(found, limit)
 
     async def update(
         self, app_id: str, webhook_id: str, changes: dict[str, Any], now: float
     ) -> Webhook | None:
         """Apply `changes` (domain field names); enabling wakes parked deliveries."""
+        was_enabled = True
         async with self._db.write.begin() as conn:
+            if "enabled" in changes:
+                was_enabled = bool(
+                    (
+                        await conn.execute(
+                            sa.select(webhooks.c.enabled)
+                            .where(webhooks.c.app_id == app_id, webhooks.c.id == webhook_id)
+                            .with_for_update()
+                        )
+                    ).scalar()
+                )
             result = await conn.execute(
                 webhooks.update()
                 .where(webhooks.c.app_id == app_id, webhooks.c.id == webhook_id)
@@ -86,16 +99,36 @@ class WebhookRepository:
                 await conn.execute(
                     webhooks.update()
                     .where(webhooks.c.id == webhook_id)
-                    .values(disabled_reason=None, failure_streak=0)
+                    .values(
+                        disabled_reason=None,
+                        failure_streak=0,
+                        failing_since=None,
+                        circuit_open_until=None,
+                    )
                 )
                 await _move_pending(conn, webhook_id, frm=PARKED_AT, to=now)
             elif changes.get("enabled") is False:
                 await _move_pending(conn, webhook_id, frm=None, to=PARKED_AT)
-        return await self.get(app_id, webhook_id)
+        updated = await self.get(app_id, webhook_id)
+        if updated is not None and updated.enabled and not was_enabled and self.on_enabled:
+            self.on_enabled(updated)
+        return updated
 
     async def delete(self, app_id: str, webhook_id: str) -> bool:
         async with self._db.write.begin() as conn:
+            owned = await conn.execute(
+                sa.select(webhooks.c.id).where(
+                    webhooks.c.app_id == app_id, webhooks.c.id == webhook_id
+                )
+            )
+            if owned.first() is None:
+                return False  # another app's webhook is left alone, deliveries and all
+            # What waits in its queue goes with it (queued deliveries and unsent batches).
+            await forget_webhook(conn, webhook_id)
             await conn.execute(deliveries.delete().where(deliveries.c.webhook_id == webhook_id))
+            await conn.execute(
+                notifications.delete().where(notifications.c.webhook_id == webhook_id)
+            )
             await conn.execute(
                 webhook_events.delete().where(webhook_events.c.webhook_id == webhook_id)
             )

@@ -1,0 +1,31 @@
+"""Background loops that outlive any one failure, yet always stop when asked."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+
+def stopping() -> bool:
+    """Tell whether this task was asked to stop while an error was being raised.
+
+    Closing a broken connection can turn the CancelledError of a stop into a
+    driver error; a loop that only caught that error would never stop.
+    """
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+async def every(
+    interval: float, step: Callable[[], Awaitable[object]], *, what: str, log: logging.Logger
+) -> None:
+    """Run `step` every `interval` seconds until cancelled; a failure is logged, not fatal."""
+    while True:
+        try:
+            await step()
+        except Exception as exc:
+            if stopping():
+                raise asyncio.CancelledError from exc
+            log.exception("%s failed; trying again", what)
+        await asyncio.sleep(interval)

@@ -1,0 +1,358 @@
+"""Webhook health, written in the transaction that records the attempts changing it.
+
+`DeliveryRepository.record` calls `apply` after writing the attempts and their
+deliveries' new state:
+
+    lock the webhooks the batch touched, in id order (workers never deadlock)
+    fold each one's attempts and judge (domain/health.py); write failure_streak,
+        failing_since, last_success_at, last_error and the circuit
+    disable it, parking what it is owed
+    | hold its pending deliveries behind an open circuit, the oldest first as the probe
+    | let them go when a success closes the circuit
+    write notifications for its owners' e-mail digest (when mail is on)
+    return incidents, which become operational events once this commits
+
+Test sends (`counts=False`) leave all of this alone.
+
+`CircuitRepository.probe_or_hold` is the circuit's other half, at send time:
+while it is open, one worker takes the probe and the rest give their claims back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hookd import ids
+from hookd.domain import operational
+from hookd.domain.health import Health, Limits, Try, judge
+from hookd.domain.models import PARKED_AT, DeliveryStatus
+from hookd.store.engine import Engines
+from hookd.store.notify import notify
+from hookd.store.records import AttemptRecord, Claimed
+from hookd.store.tables import attempts, deliveries, notifications, webhooks
+from hookd.store.webhooks import disable
+
+__all__ = ["DELIVERY_FAILED", "WEBHOOK_DISABLED", "CircuitRepository", "Incident", "apply"]
+
+# Kinds of notification rows (the e-mail digest's lines).
+DELIVERY_FAILED = "delivery_failed"
+WEBHOOK_DISABLED = "webhook_disabled"
+
+_PENDING = DeliveryStatus.PENDING.value
+_WAITS = DeliveryStatus.PENDING
+_FAILED_FOR_GOOD = ("failed", "disable")  # attempt outcomes that ended a delivery as failed
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """Something that happened to a webhook, for an operational event of type `type`."""
+
+    type: str
+    app_id: str
+    webhook_id: str
+    webhook_name: str
+    webhook_url: str
+    at: float
+    occasion: str  # what makes this occurrence unique (an attempt id, a time)
+    reason: str | None = None
+    error: str | None = None
+    delivery_id: str | None = None
+    event_id: str | None = None
+    event_type: str | None = None
+    attempts: int = 0
+    status_code: int | None = None
+
+
+async def apply(
+    conn: AsyncConnection,
+    records: Sequence[AttemptRecord],
+    *,
+    now: float,
+    limits: Limits,
+    mail: bool,
+) -> list[Incident]:
+    """Fold a batch's attempts into webhook health and act on it; return the incidents."""
+    per_webhook: dict[str, list[AttemptRecord]] = {}
+    for record in records:
+        if record.counts:
+            per_webhook.setdefault(record.attempt.webhook_id, []).append(record)
+    if not per_webhook:
+        return []
+    found = {
+        row.id: row
+        for row in await conn.execute(
+            sa.select(
+                webhooks.c.id,
+                webhooks.c.app_id,
+                webhooks.c.name,
+                webhooks.c.url,
+                webhooks.c.enabled,
+                webhooks.c.mail_exceptions_to,
+                webhooks.c.failure_streak,
+                webhooks.c.failing_since,
+                webhooks.c.last_success_at,
+                webhooks.c.circuit_open_until,
+                webhooks.c.disable_after_failures,
+                webhooks.c.disable_after_seconds,
+            )
+            .where(webhooks.c.id.in_(sorted(per_webhook)))
+            .order_by(webhooks.c.id)
+            .with_for_update()
+        )
+    }
+    once_failed = await _once_failed(
+        conn,
+        [
+            r.attempt.delivery_id
+            for batch in per_webhook.values()
+            for r in batch
+            if r.status is DeliveryStatus.SUCCEEDED and r.attempt.number > 1 and not r.operational
+        ],
+    )
+    incidents: list[Incident] = []
+    notes: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
+    for webhook_id in sorted(per_webhook):
+        row = found.get(webhook_id)
+        if row is None:  # deleted while the attempt was in flight
+            continue
+        batch = sorted(per_webhook[webhook_id], key=lambda r: r.attempt.started_at)
+        failures = [r for r in batch if r.attempt.outcome != "succeeded"]
+        last_error = failures[-1].last_error if failures else None
+        before = Health(
+            row.failure_streak, row.failing_since, row.last_success_at, row.circuit_open_until
+        )
+        verdict = judge(
+            before,
+            [Try(r.attempt.started_at, r.attempt.outcome == "succeeded") for r in batch],
+            limits.for_webhook(row.disable_after_failures, row.disable_after_seconds),
+            now=now,
+            last_error=last_error,
+        )
+        health = verdict.health
+        reason = next((r.disable_reason for r in batch if r.disable_reason), verdict.disable)
+        if reason is not None:
+            health = replace(health, circuit_open_until=None)
+        changes.append(
+            {
+                "b_id": webhook_id,
+                "b_streak": health.failure_streak,
+                "b_since": health.failing_since,
+                "b_ok": health.last_success_at,
+                "b_circuit": health.circuit_open_until,
+                "b_error": last_error,
+            }
+        )
+        mails = mail and bool(row.mail_exceptions_to)
+        about = {
+            "app_id": row.app_id,
+            "webhook_id": webhook_id,
+            "webhook_name": row.name,
+            "webhook_url": row.url,
+            "at": now,
+        }
+        for r in batch:
+            if r.status is DeliveryStatus.FAILED:
+                if not r.operational:
+                    incidents.append(_delivery_incident(operational.DELIVERY_FAILED, r, about))
+                if mails:
+                    notes.append(_note(row.app_id, webhook_id, DELIVERY_FAILED, now, r))
+            elif r.attempt.delivery_id in once_failed:
+                incidents.append(_delivery_incident(operational.DELIVERY_RECOVERED, r, about))
+        if not row.enabled:
+            # Attempts in flight when it was disabled: what they left pending waits too.
+            await _park(conn, [r.attempt.delivery_id for r in batch if r.status is _WAITS])
+        if reason is not None:
+            if row.enabled:
+                await disable(conn, webhook_id, reason, now)
+                incidents.append(
+                    Incident(
+                        operational.WEBHOOK_DISABLED,
+                        occasion=batch[-1].attempt.id,
+                        reason=reason,
+                        error=last_error,
+                        attempts=health.failure_streak,
+                        **about,
+                    )
+                )
+                if mails:
+                    notes.append(_note(row.app_id, webhook_id, WEBHOOK_DISABLED, now, error=reason))
+        elif verdict.circuit_opened and health.circuit_open_until is not None:
+            await _hold(conn, webhook_id, health.circuit_open_until, limits.circuit_interval)
+        elif verdict.circuit_closed and before.circuit_open_until is not None:
+            held_until = before.circuit_open_until + limits.circuit_interval
+            await _let_go(conn, webhook_id, held_until, now)
+    if changes:
+        await conn.execute(
+            webhooks.update()
+            .where(webhooks.c.id == sa.bindparam("b_id"))
+            .values(
+                failure_streak=sa.bindparam("b_streak"),
+                failing_since=sa.bindparam("b_since"),
+                last_success_at=sa.bindparam("b_ok"),
+                circuit_open_until=sa.bindparam("b_circuit"),
+                last_error=sa.func.coalesce(
+                    sa.bindparam("b_error", type_=sa.Text), webhooks.c.last_error
+                ),
+            ),
+            changes,
+        )
+    if notes:
+        await conn.execute(notifications.insert(), notes)
+    return incidents
+
+
+async def _once_failed(conn: AsyncConnection, delivery_ids: Sequence[str]) -> set[str]:
+    """Return which of these deliveries had failed for good before (then were sent again)."""
+    if not delivery_ids:
+        return set()
+    query = (
+        sa.select(attempts.c.delivery_id)
+        .where(
+            attempts.c.delivery_id.in_(sorted(set(delivery_ids))),
+            attempts.c.outcome.in_(_FAILED_FOR_GOOD),
+        )
+        .distinct()
+    )
+    return set((await conn.execute(query)).scalars())
+
+
+async def _park(conn: AsyncConnection, delivery_ids: Sequence[str]) -> None:
+    if delivery_ids:
+        await conn.execute(
+            deliveries.update()
+            .where(deliveries.c.id.in_(delivery_ids), deliveries.c.status == _PENDING)
+            .values(next_attempt_at=PARKED_AT)
+        )
+
+
+async def _hold(conn: AsyncConnection, webhook_id: str, until: float, interval: float) -> None:
+    """Make the webhook's pending deliveries wait: the oldest probes at `until`, the rest after.
+
+    The rest wait one interval longer, so by the time they are due the probe has
+    answered: a success lets them go at once (`_let_go`), a failure holds them again.
+    """
+    later = until + interval
+    pending = sa.and_(deliveries.c.webhook_id == webhook_id, deliveries.c.status == _PENDING)
+    await conn.execute(
+        deliveries.update()
+        .where(pending, deliveries.c.next_attempt_at < later)
+        .values(next_attempt_at=later)
+    )
+    probe = (
+        sa.select(deliveries.c.id)
+        .where(pending, deliveries.c.next_attempt_at == later)
+        .order_by(deliveries.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    await conn.execute(
+        deliveries.update().where(deliveries.c.id == probe).values(next_attempt_at=until)
+    )
+
+
+async def _let_go(conn: AsyncConnection, webhook_id: str, held_until: float, now: float) -> None:
+    """Make the deliveries an open circuit held back due now."""
+    result = await conn.execute(
+        deliveries.update()
+        .where(
+            deliveries.c.webhook_id == webhook_id,
+            deliveries.c.status == _PENDING,
+            deliveries.c.next_attempt_at > now,
+            deliveries.c.next_attempt_at <= held_until,
+        )
+        .values(next_attempt_at=now)
+    )
+    if result.rowcount:
+        await notify(conn)
+
+
+def _delivery_incident(kind: str, record: AttemptRecord, about: dict[str, Any]) -> Incident:
+    return Incident(
+        kind,
+        occasion=record.attempt.id,
+        error=record.last_error,
+        delivery_id=record.attempt.delivery_id,
+        event_id=record.event_id,
+        event_type=record.event_type,
+        attempts=record.attempt.number,
+        status_code=record.attempt.response_status,
+        **about,
+    )
+
+
+def _note(
+    app_id: str,
+    webhook_id: str,
+    kind: str,
+    now: float,
+    record: AttemptRecord | None = None,
+    *,
+    error: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": ids.new_id("ntf", now),
+        "app_id": app_id,
+        "webhook_id": webhook_id,
+        "kind": kind,
+        "delivery_id": record.attempt.delivery_id if record else None,
+        "event_id": record.event_id if record else None,
+        "event_type": record.event_type if record else None,
+        "error": record.last_error if record else error,
+        "created_at": now,
+        "sent_at": None,
+    }
+
+
+class CircuitRepository:
+    """The circuit's gate at send time: one probe per interval, the rest wait."""
+
+    def __init__(self, engines: Engines) -> None:
+        self._db = engines
+
+    async def probe_or_hold(self, claimed: Claimed, *, now: float, interval: float) -> bool:
+        """Return True to send `claimed` now (it is the probe, or the circuit has closed).
+
+        Otherwise give it back, due one interval after the next probe. Taking the
+        probe moves `circuit_open_until` an interval on, in one conditional
+        UPDATE, so of several workers exactly one probes.
+        """
+        webhook_id = claimed.webhook.id
+        async with self._db.write.begin() as conn:
+            taken = await conn.execute(
+                webhooks.update()
+                .where(
+                    webhooks.c.id == webhook_id,
+                    webhooks.c.circuit_open_until.is_not(None),
+                    webhooks.c.circuit_open_until <= now,
+                )
+                .values(circuit_open_until=now + interval)
+            )
+            if taken.rowcount:
+                return True
+            until = (
+                await conn.execute(
+                    sa.select(webhooks.c.circuit_open_until).where(webhooks.c.id == webhook_id)
+                )
+            ).scalar()
+            if until is None:
+                return True
+            await conn.execute(
+                deliveries.update()
+                .where(
+                    deliveries.c.id == claimed.delivery.id,
+                    deliveries.c.claim_token == claimed.claim_token,
+                )
+                .values(
+                    status=_PENDING,
+                    next_attempt_at=until + interval,
+                    claim_token=None,
+                    updated_at=now,
+                )
+            )
+        return False
