@@ -12,7 +12,7 @@ from hookd.background import stopping
 from hookd.config import Settings
 from hookd.delivery.batching import Scheduler
 from hookd.delivery.ingest import Ingest
-from hookd.delivery.notify import Notifier, mailer_for
+from hookd.delivery.mailing import Notifier, mailer_for
 from hookd.delivery.operational import OperationalEvents
 from hookd.delivery.sender import Sender
 from hookd.delivery.worker import Worker

@@ -10,7 +10,7 @@ from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from hookd.config import Settings
-from hookd.delivery.notify import Notifier
+from hookd.delivery.mailing import Notifier
 from hookd.domain.models import DeliveryStatus
 from hookd.mail import Mailer, parse_smtp_url
 from hookd.store import Store
