@@ -238,6 +238,9 @@ class TestScaleOut:
         # A second arrival only for what the killed worker had in flight, i.e. sent
         # under a lease it held but had not yet recorded: one copy came from it.
         assert set(twice) <= held
+        # A slot is held until its outcome is committed, so the killed worker owed at
+        # most its concurrency in attempts made twice.
+        assert len(twice) <= CONCURRENCY
         for requests in twice.values():
             assert len(requests) == 2
             assert sum(port_of(r) in ports for r in requests) == 1

@@ -45,7 +45,7 @@ class Recorder:
         self._limits = limits
         self._mail = mail
         self._on_incidents = on_incidents
-        self._queue: asyncio.Queue[AttemptRecord] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[AttemptRecord, asyncio.Future[None]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
@@ -53,9 +53,16 @@ class Recorder:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="hookd-recorder")
 
-    def put(self, record: AttemptRecord) -> None:
+    def put(self, record: AttemptRecord) -> asyncio.Future[None]:
+        """Queue a record; the future resolves once it is committed.
+
+        The worker holds a delivery's slot until then, so a worker that dies
+        owes at most its concurrency in attempts that must be made again.
+        """
         self._idle.clear()
-        self._queue.put_nowait(record)
+        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((record, written))
+        return written
 
     async def drain(self, timeout: float) -> None:
         """Wait until everything queued so far is written (or `timeout` passes)."""
@@ -73,7 +80,7 @@ class Recorder:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
-        pending: list[AttemptRecord] = []
+        pending: list[tuple[AttemptRecord, asyncio.Future[None]]] = []
         delay = 0.05
         while True:
             if not pending:
@@ -84,7 +91,10 @@ class Recorder:
                 pending.append(self._queue.get_nowait())
             try:
                 incidents = await self._store.deliveries.record(
-                    pending, now=time.time(), limits=self._limits, mail=self._mail
+                    [record for record, _ in pending],
+                    now=time.time(),
+                    limits=self._limits,
+                    mail=self._mail,
                 )
             except Exception:
                 RECORD_ERRORS.inc()
@@ -93,9 +103,12 @@ class Recorder:
                 delay = min(delay * 2, 5.0)
                 continue
             delay = 0.05
+            for _, written in pending:
+                if not written.done():
+                    written.set_result(None)
             if incidents and self._on_incidents is not None:
                 self._on_incidents(incidents)
-            await self._settle_batches(pending)
+            await self._settle_batches([record for record, _ in pending])
             pending = []
 
     async def _settle_batches(self, records: list[AttemptRecord]) -> None:

@@ -177,7 +177,7 @@ class Worker:
         sent, record = await attempt(claimed, self._sender, self._policy, self._system)
         ATTEMPTS.labels(record.attempt.outcome).inc()
         ATTEMPT_SECONDS.observe(sent.duration_ms / 1000)
-        self._recorder.put(record)
+        await self._recorder.put(record)
 
     async def _may_pass(self, claimed: Claimed) -> bool:
         """Ask the circuit: the probe (or a closed circuit) passes, the rest wait."""
