@@ -45,6 +45,7 @@ class Auth:
         self._store = store
         self._admin_hash = hash_key(admin_key) if admin_key else None
         self._cache: dict[str, tuple[float, Principal]] = {}
+        self._apps: dict[str, App] = {}
 
     async def principal(self, authorization: str | None) -> Principal:
         """Resolve an `Authorization: Bearer KEY` header, or raise Unauthorized."""
@@ -76,7 +77,12 @@ class Auth:
 
     async def app(self, principal: Principal, ref: str) -> App:
         """Return the app `ref` names if the caller may use it; 404 otherwise."""
-        app = await self._store.apps.get(ref)
+        app = self._apps.get(ref)
+        if app is None:
+            # Apps are never changed or deleted once made, so a found one can be kept.
+            app = await self._store.apps.get(ref)
+            if app is not None and len(self._apps) < _CACHE_MAX:
+                self._apps[ref] = app
         if app is None or (not principal.is_admin and app.id != principal.app_id):
             raise NotFound(f"app {ref!r} not found")
         return app
