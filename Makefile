@@ -52,6 +52,7 @@ format: install
 	$(BIN)/ruff format src tests benchmarks
 
 bench: install postgres
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks
 
 clean:

@@ -11,7 +11,7 @@ from hookd.runtime import Runtime
 from hookd.service.auth import Principal
 
 
-def runtime(request: Request) -> Runtime:
+async def runtime(request: Request) -> Runtime:
     rt: Runtime = request.app.state.runtime
     return rt
 

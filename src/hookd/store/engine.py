@@ -87,7 +87,8 @@ def _sqlite(url: str) -> Engines:
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     write = create_async_engine(url, pool_size=1, max_overflow=0)
-    read = create_async_engine(url, pool_size=4, max_overflow=4)
+    # A fixed pool: overflow connections were opened and closed per request under load.
+    read = create_async_engine(url, pool_size=8, max_overflow=0)
     _sqlite_setup(write, immediate=True)
     _sqlite_setup(read, immediate=False)
     return Engines(write=write, read=read, dialect="sqlite")
