@@ -14,7 +14,7 @@ help:
 	@echo "make run     set up, migrate, and start hookd on SQLite (dev mode) with a printed admin key"
 	@echo "make test    set up (incl. PostgreSQL binaries) and run lint, types and every test"
 	@echo "make lint    ruff + mypy --strict"
-	@echo "make bench   run the benchmarks and write docs/benchmarks.md"
+	@echo "make bench   run the benchmarks (writes docs/benchmarks.md) and the slow soak tests"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,7 @@ format: install
 bench: install postgres
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks
+	$(BIN)/pytest -m slow   # soak tests (e.g. 200,000 deliveries across 3 workers)
 
 clean:
 	rm -rf $(VENV) .hookd .mypy_cache .ruff_cache
