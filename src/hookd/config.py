@@ -146,6 +146,12 @@ class Settings(BaseSettings):
     max_response_header_bytes: int = Field(8190, ge=256)
     """Longest status or header line hookd reads in a response (`response_too_large` beyond)."""
 
+    template_max_bytes: int = Field(1024 * 1024, gt=0)
+    """Largest output one template render may produce (`template_error` beyond)."""
+
+    template_max_seconds: float = Field(1.0, gt=0)
+    """Longest one template render may run (`template_error` beyond)."""
+
     @field_validator("allowed_targets", mode="before")
     @classmethod
     def _parse_targets(cls, value: object) -> object:

@@ -133,6 +133,29 @@ class TestTemplates:
         assert "nope" in (detail.attempts[0].error_message or "")
         assert receiver.received() == []
 
+    async def test_render_size_limit_is_a_setting(
+        self,
+        store: Store,
+        shaping: Settings,
+        app: App,
+        make: Any,
+        start_worker: Callable[..., Worker],
+        receiver: Receiver,
+    ) -> None:
+        start_worker(retry_schedule=(), template_max_bytes=100)
+        await make(receiver.url, content_type="text/plain", body_template="${job['title']}")
+        event_id = await publish(store, shaping, app, {"job": {"title": "x" * 500}})
+
+        async def failed() -> Any:
+            page = await store.deliveries.page(app.id, limit=1, event_id=event_id)
+            d = page.items[0]
+            done = d.status is DeliveryStatus.FAILED
+            return await store.deliveries.get(app.id, d.id) if done else None
+
+        detail = await eventually(failed, what="the oversized render to fail")
+        assert detail.attempts[0].error_code == "template_error"
+        assert receiver.received() == []
+
 
 class TestMethodsAndContentTypes:
     @pytest.mark.parametrize("method", ["GET", "DELETE"])

@@ -58,12 +58,20 @@ class System:
     url: str
     fqdn: str = field(default_factory=machine_name)
     version: str = __version__
+    # How much one render may produce and take; not shown to templates.
+    max_bytes: int = template.MAX_OUTPUT
+    max_seconds: float = template.MAX_SECONDS
 
     @classmethod
     def for_settings(cls, settings: Settings) -> System:
         """Name hookd by its public URL's host when one is configured, else by the machine."""
         host = urlsplit(settings.public_url).hostname if settings.public_url else None
-        return cls(url=settings.base_url, fqdn=host or machine_name())
+        return cls(
+            url=settings.base_url,
+            fqdn=host or machine_name(),
+            max_bytes=settings.template_max_bytes,
+            max_seconds=settings.template_max_seconds,
+        )
 
     def as_dict(self) -> dict[str, str]:
         return {"url": self.url, "fqdn": self.fqdn, "version": self.version}
@@ -94,10 +102,10 @@ def build_request(
         )
     if webhook.body_template:
         assert context is not None
-        body = _render_body(webhook, context)
+        body = _render_body(webhook, context, system)
     else:
         body = _default_body(webhook, event)
-    return _finish(webhook, body, msg_id=event.id, now=now, context=context)
+    return _finish(webhook, body, msg_id=event.id, now=now, context=context, system=system)
 
 
 def build_batch_request(
@@ -127,10 +135,10 @@ def build_batch_request(
         }
     if webhook.body_template:
         assert context is not None
-        body = _render_body(webhook, context)
+        body = _render_body(webhook, context, system)
     else:
         body = orjson.dumps(by_type)
-    return _finish(webhook, body, msg_id=batch_id, now=now, context=context)
+    return _finish(webhook, body, msg_id=batch_id, now=now, context=context, system=system)
 
 
 def _event_info(event: StoredEvent) -> dict[str, Any]:
@@ -152,10 +160,15 @@ def _default_body(webhook: Webhook, event: StoredEvent) -> bytes:
     return body
 
 
-def _render_body(webhook: Webhook, context: dict[str, Any]) -> bytes:
+def _render_body(webhook: Webhook, context: dict[str, Any], system: System) -> bytes:
     assert webhook.body_template is not None
     try:
-        compiled = template.compile_body(webhook.body_template, content_type=webhook.content_type)
+        compiled = template.compile_body(
+            webhook.body_template,
+            content_type=webhook.content_type,
+            max_output=system.max_bytes,
+            max_seconds=system.max_seconds,
+        )
         return compiled.render(context).encode()
     except template.TemplateError as exc:
         raise RenderError(f"body_template: {exc}") from exc
@@ -168,6 +181,7 @@ def _finish(
     msg_id: str,
     now: float,
     context: dict[str, Any] | None,
+    system: System,
 ) -> OutgoingRequest:
     method = webhook.method
     if method in BODYLESS_METHODS:
@@ -179,8 +193,15 @@ def _finish(
     if context is not None:
         try:
             if "${" in url:
-                url = template.render_url(url, context)
-            custom = {k: template.render_text(v, context) for k, v in webhook.headers.items()}
+                url = template.render_url(
+                    url, context, max_output=system.max_bytes, max_seconds=system.max_seconds
+                )
+            custom = {
+                k: template.render_text(
+                    v, context, max_output=system.max_bytes, max_seconds=system.max_seconds
+                )
+                for k, v in webhook.headers.items()
+            }
         except template.TemplateError as exc:
             raise RenderError(f"url or headers: {exc}") from exc
         for name, value in custom.items():
