@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import replace
 from typing import Any
 
 from hookd import ids
@@ -351,8 +350,3 @@ def _check_batching(fields: dict[str, Any]) -> dict[str, Any]:
         "batch_max_events": 100 if size is None else size,
         "batch_interval": _number(fields, "batch_interval", 1, 86400 * 7, integer=False),
     }
-
-
-def without_secret(webhook: Webhook) -> Webhook:
-    """Return the webhook as lists and reads show it."""
-    return replace(webhook, secret=None)

@@ -10,7 +10,7 @@ from hookd.domain.models import ApiKey, App
 from hookd.store import rows
 from hookd.store.engine import Engines
 from hookd.store.event_types import insert_missing
-from hookd.store.tables import api_keys, apps, instance
+from hookd.store.tables import api_keys, apps
 
 DEFAULT_APP_UID = "default"
 
@@ -126,9 +126,3 @@ class AppRepository:
         )
         async with self._db.read.connect() as conn:
             return bool((await conn.execute(query)).scalar_one())
-
-    async def get_fact(self, key: str) -> str | None:
-        async with self._db.read.connect() as conn:
-            return (
-                await conn.execute(sa.select(instance.c.value).where(instance.c.key == key))
-            ).scalar_one_or_none()
