@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Collection, Sequence
+from functools import partial
+from typing import Any
 
 import sqlalchemy as sa
 
 from hookd.domain.health import Limits
 from hookd.domain.models import FINISHED, PARKED_AT, DeliveryStatus
-from hookd.store import health, rows
+from hookd.store import direct, health, rows
 from hookd.store.batches import claimed_batches
 from hookd.store.engine import Engines
 from hookd.store.health import Incident
 from hookd.store.notify import notify
 from hookd.store.records import AttemptRecord, Claimed, DeliveryDetail, Page
-from hookd.store.tables import attempts, deliveries, events, webhooks
+from hookd.store.tables import attempts, deliveries
 
 # Written as literal SQL on purpose: with bound parameters (`status IN (?, ?)`)
 # neither SQLite nor PostgreSQL's generic plan can prove the partial index
 # ix_deliveries_due applies, and every claim scanned and sorted the whole table
 # (33 ms per claim at 50k rows, against 0.2 ms with the index).
-_DUE = sa.text("deliveries.status IN ('pending', 'sending')")
+_DUE_SQL = "deliveries.status IN ('pending', 'sending')"
+_DUE = sa.text(_DUE_SQL)
 DEFAULT_LIMITS = Limits()
 
 
@@ -45,51 +48,16 @@ class DeliveryRepository:
         `skip_webhooks`: webhooks this worker cannot take more of right now.
         """
         token = secrets.token_hex(8)
-        enabled = (
-            sa.select(webhooks.c.id)
-            .where(webhooks.c.id == deliveries.c.webhook_id, webhooks.c.enabled.is_(True))
-            .exists()
-        )
-        due = (
-            sa.select(deliveries.c.id)
-            .where(
-                _DUE,
-                deliveries.c.next_attempt_at <= now,
-                enabled,
-            )
-            .order_by(deliveries.c.next_attempt_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True, of=deliveries)
-        )
-        if skip_webhooks:
-            due = due.where(deliveries.c.webhook_id.not_in(sorted(skip_webhooks)))
-        stmt = (
-            deliveries.update()
-            .where(deliveries.c.id.in_(due.scalar_subquery()))
-            .values(
-                status=DeliveryStatus.SENDING.value,
-                next_attempt_at=now + lease_seconds,
-                claim_token=token,
-                updated_at=now,
-            )
-            .returning(*deliveries.c)
-        )
+        skip = sorted(skip_webhooks)
         async with self._db.write.begin() as conn:
-            claimed = [rows.delivery(r) for r in await conn.execute(stmt)]
-            if not claimed:
+            found = await direct.run(
+                conn, partial(_claim, limit, now + lease_seconds, token, now, skip)
+            )
+            if not found:
                 return []
-            event_ids = sorted({d.event_id for d in claimed if d.event_id})
-            webhook_ids = sorted({d.webhook_id for d in claimed})
-            found_events = {
-                r.id: rows.event(r)
-                for r in await conn.execute(sa.select(events).where(events.c.id.in_(event_ids)))
-            }
-            found_webhooks = {
-                r.id: rows.webhook(r)
-                for r in await conn.execute(
-                    sa.select(webhooks).where(webhooks.c.id.in_(webhook_ids))
-                )
-            }
+            claimed = [rows.delivery_from_tuple(r) for r in found[0]]
+            found_events = {r[0]: rows.event_from_tuple(r) for r in found[1]}
+            found_webhooks = {r[0]: rows.webhook_from_tuple(r) for r in found[2]}
             batches = await claimed_batches(conn, claimed, token, found_webhooks)
         return [
             Claimed(d, token, found_events[d.event_id], found_webhooks[d.webhook_id])
@@ -113,35 +81,7 @@ class DeliveryRepository:
         if not records:
             return []
         async with self._db.write.begin() as conn:
-            await conn.execute(attempts.insert(), [rows.attempt_values(r.attempt) for r in records])
-            await conn.execute(
-                deliveries.update()
-                .where(
-                    deliveries.c.id == sa.bindparam("b_id"),
-                    deliveries.c.claim_token == sa.bindparam("b_token"),
-                )
-                .values(
-                    status=sa.bindparam("b_status"),
-                    attempts=sa.bindparam("b_attempts"),
-                    next_attempt_at=sa.bindparam("b_next"),
-                    last_error=sa.bindparam("b_error"),
-                    last_status_code=sa.bindparam("b_code"),
-                    claim_token=None,
-                    updated_at=now,
-                ),
-                [
-                    {
-                        "b_id": r.attempt.delivery_id,
-                        "b_token": r.claim_token,
-                        "b_status": r.status.value,
-                        "b_attempts": r.attempt.number,
-                        "b_next": r.next_attempt_at,
-                        "b_error": r.last_error,
-                        "b_code": r.attempt.response_status,
-                    }
-                    for r in records
-                ],
-            )
+            await direct.run(conn, partial(_record, records, now))
             return await health.apply(conn, records, now=now, limits=limits, mail=mail)
 
     async def release(self, claimed: Sequence[Claimed], *, now: float) -> None:
@@ -261,3 +201,72 @@ class DeliveryRepository:
         async with self._db.read.connect() as conn:
             value = (await conn.execute(query)).scalar_one_or_none()
         return float(value) if value is not None else None
+
+
+Found = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]
+
+
+def _claim(
+    limit: int, lease_end: float, token: str, now: float, skip: list[str], tx: direct.Tx
+) -> Found | None:
+    """Pick and mark due deliveries; return them with their events and webhooks (as rows)."""
+    lock = " FOR UPDATE OF deliveries SKIP LOCKED" if tx.dialect == "postgresql" else ""
+    not_in = f" AND deliveries.webhook_id NOT IN ({direct.marks(len(skip))})" if skip else ""
+    claimed = tx.rows(
+        "UPDATE deliveries SET status = 'sending', next_attempt_at = ?, claim_token = ?,"  # noqa: S608 (only names and ?)
+        " updated_at = ? WHERE deliveries.id IN (SELECT deliveries.id FROM deliveries"
+        f" WHERE {_DUE_SQL} AND deliveries.next_attempt_at <= ?{not_in}"
+        " AND EXISTS (SELECT 1 FROM webhooks WHERE webhooks.id = deliveries.webhook_id"
+        " AND webhooks.enabled = ?)"
+        f" ORDER BY deliveries.next_attempt_at LIMIT ?{lock})"
+        f" RETURNING {rows.DELIVERY_COLUMNS}",
+        (lease_end, token, now, now, *skip, True, limit),
+    )
+    if not claimed:
+        return None
+    event_ids = sorted({r[rows.DELIVERY_EVENT_ID] for r in claimed if r[rows.DELIVERY_EVENT_ID]})
+    webhook_ids = sorted({r[rows.DELIVERY_WEBHOOK_ID] for r in claimed})
+    found_events = (
+        tx.rows(
+            f"SELECT {rows.EVENT_COLUMNS} FROM events WHERE id IN {direct.marks_in(event_ids)}",  # noqa: S608
+            event_ids,
+        )
+        if event_ids
+        else []
+    )
+    found_webhooks = tx.rows(
+        f"SELECT {rows.WEBHOOK_COLUMNS} FROM webhooks WHERE id IN {direct.marks_in(webhook_ids)}",  # noqa: S608
+        webhook_ids,
+    )
+    return claimed, found_events, found_webhooks
+
+
+_INSERT_ATTEMPT = (
+    f"INSERT INTO attempts ({rows.ATTEMPT_COLUMNS})"  # noqa: S608
+    f" VALUES ({direct.marks(len(attempts.c))})"
+)
+_SETTLE = (
+    "UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?,"
+    " last_status_code = ?, claim_token = NULL, updated_at = ? WHERE id = ? AND claim_token = ?"
+)
+
+
+def _record(records: Sequence[AttemptRecord], now: float, tx: direct.Tx) -> None:
+    """Write the attempts and their deliveries' new state."""
+    tx.many(_INSERT_ATTEMPT, [rows.attempt_tuple(r.attempt) for r in records])
+    tx.many(
+        _SETTLE,
+        [
+            (
+                r.status.value,
+                r.attempt.number,
+                r.next_attempt_at,
+                r.last_error,
+                r.attempt.response_status,
+                now,
+                r.attempt.delivery_id,
+                r.claim_token,
+            )
+            for r in records
+        ],
+    )

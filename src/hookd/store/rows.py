@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -18,6 +19,17 @@ from hookd.domain.models import (
     Webhook,
 )
 from hookd.store.records import StoredEvent
+from hookd.store.tables import attempts, deliveries, webhooks
+
+# Column lists for driver SQL (store/direct.py), and where values sit in its rows.
+_DELIVERY_NAMES = tuple(c.name for c in deliveries.c)
+_WEBHOOK_NAMES = tuple(c.name for c in webhooks.c)
+DELIVERY_COLUMNS = ", ".join(_DELIVERY_NAMES)
+DELIVERY_EVENT_ID = _DELIVERY_NAMES.index("event_id")
+DELIVERY_WEBHOOK_ID = _DELIVERY_NAMES.index("webhook_id")
+WEBHOOK_COLUMNS = ", ".join(_WEBHOOK_NAMES)
+EVENT_COLUMNS = "id, app_id, type, data, timestamp, live, idempotency_key"
+ATTEMPT_COLUMNS = ", ".join(c.name for c in attempts.c)
 
 
 def app(row: Row[Any]) -> App:
@@ -84,6 +96,17 @@ def webhook(row: Row[Any]) -> Webhook:
     )
 
 
+def webhook_from_tuple(row: tuple[Any, ...]) -> Webhook:
+    """Build a Webhook from a row selected with WEBHOOK_COLUMNS."""
+    return webhook(SimpleNamespace(**dict(zip(_WEBHOOK_NAMES, row, strict=True))))  # type: ignore[arg-type]
+
+
+def event_from_tuple(row: tuple[Any, ...]) -> StoredEvent:
+    """Build a StoredEvent from a row selected with EVENT_COLUMNS."""
+    id_, app_id, type_, data, timestamp, live, key = row
+    return StoredEvent(id_, app_id, type_, data, timestamp, bool(live), key)
+
+
 def event(row: Row[Any]) -> StoredEvent:
     return StoredEvent(
         id=row.id,
@@ -98,6 +121,11 @@ def event(row: Row[Any]) -> StoredEvent:
 
 def delivery(row: Row[Any]) -> Delivery:
     return delivery_from_values(row._mapping)
+
+
+def delivery_from_tuple(row: tuple[Any, ...]) -> Delivery:
+    """Build a Delivery from a row selected with DELIVERY_COLUMNS."""
+    return delivery_from_values(dict(zip(_DELIVERY_NAMES, row, strict=True)))
 
 
 def delivery_from_values(row: Any) -> Delivery:
@@ -140,22 +168,23 @@ def attempt(row: Row[Any]) -> Attempt:
     )
 
 
-def attempt_values(a: Attempt) -> dict[str, Any]:
-    return {
-        "id": a.id,
-        "delivery_id": a.delivery_id,
-        "webhook_id": a.webhook_id,
-        "app_id": a.app_id,
-        "number": a.number,
-        "started_at": a.started_at,
-        "duration_ms": a.duration_ms,
-        "request_method": a.request_method,
-        "request_url": a.request_url,
-        "request_headers": orjson.dumps(a.request_headers).decode(),
-        "response_status": a.response_status,
-        "response_headers": orjson.dumps(a.response_headers).decode(),
-        "response_body": a.response_body,
-        "error_code": a.error_code,
-        "error_message": a.error_message,
-        "outcome": a.outcome,
-    }
+def attempt_tuple(a: Attempt) -> tuple[Any, ...]:
+    """Return an attempt's values in the order of ATTEMPT_COLUMNS."""
+    return (
+        a.id,
+        a.delivery_id,
+        a.webhook_id,
+        a.app_id,
+        a.number,
+        a.started_at,
+        a.duration_ms,
+        a.request_method,
+        a.request_url,
+        orjson.dumps(a.request_headers).decode(),
+        a.response_status,
+        orjson.dumps(a.response_headers).decode(),
+        a.response_body,
+        a.error_code,
+        a.error_message,
+        a.outcome,
+    )
