@@ -81,8 +81,8 @@ class DeliveryRepository:
         if not records:
             return []
         async with self._db.write.begin() as conn:
-            await direct.run(conn, partial(_record, records, now))
-            return await health.apply(conn, records, now=now, limits=limits, mail=mail)
+            loaded = await direct.run(conn, partial(_record, records, now))
+            return await health.apply(conn, records, loaded, now=now, limits=limits, mail=mail)
 
     async def release(self, claimed: Sequence[Claimed], *, now: float) -> None:
         """Give leased deliveries back so any worker can take them now."""
@@ -251,8 +251,8 @@ _SETTLE = (
 )
 
 
-def _record(records: Sequence[AttemptRecord], now: float, tx: direct.Tx) -> None:
-    """Write the attempts and their deliveries' new state."""
+def _record(records: Sequence[AttemptRecord], now: float, tx: direct.Tx) -> health.Loaded:
+    """Write the attempts and their deliveries' new state; read their webhooks' health."""
     tx.many(_INSERT_ATTEMPT, [rows.attempt_tuple(r.attempt) for r in records])
     tx.many(
         _SETTLE,
@@ -270,3 +270,4 @@ def _record(records: Sequence[AttemptRecord], now: float, tx: direct.Tx) -> None
             for r in records
         ],
     )
+    return health.load(tx, records)

@@ -1,9 +1,9 @@
 """Webhook health, written in the transaction that records the attempts changing it.
 
-`DeliveryRepository.record` calls `apply` after writing the attempts and their
-deliveries' new state:
+`DeliveryRepository.record` writes the attempts and their deliveries' new
+state and, in the same statements, `load`s health; then it calls `apply`:
 
-    lock the webhooks the batch touched, in id order (workers never deadlock)
+    load: lock the webhooks the batch touched, in id order (workers never deadlock)
     fold each one's attempts and judge (domain/health.py); write failure_streak,
         failing_since, last_success_at, last_error and the circuit
     disable it, parking what it is owed
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,10 +32,11 @@ from hookd import ids
 from hookd.domain import operational
 from hookd.domain.health import Health, Limits, Try, judge
 from hookd.domain.models import PARKED_AT, DeliveryStatus
+from hookd.store import direct
 from hookd.store.engine import Engines
 from hookd.store.notify import notify
 from hookd.store.records import AttemptRecord, Claimed
-from hookd.store.tables import attempts, deliveries, notifications, webhooks
+from hookd.store.tables import deliveries, notifications, webhooks
 from hookd.store.webhooks import disable
 
 __all__ = ["DELIVERY_FAILED", "WEBHOOK_DISABLED", "CircuitRepository", "Incident", "apply"]
@@ -68,9 +70,72 @@ class Incident:
     status_code: int | None = None
 
 
+Loaded = tuple[dict[str, SimpleNamespace], set[str]]
+
+_HEALTH_NAMES = (
+    "id",
+    "app_id",
+    "name",
+    "url",
+    "enabled",
+    "mail_exceptions_to",
+    "failure_streak",
+    "failing_since",
+    "last_success_at",
+    "circuit_open_until",
+    "disable_after_failures",
+    "disable_after_seconds",
+)
+_SELECT_HEALTH = f"SELECT {', '.join(_HEALTH_NAMES)} FROM webhooks WHERE id IN "  # noqa: S608
+_SET_HEALTH = (
+    "UPDATE webhooks SET failure_streak = ?, failing_since = ?, last_success_at = ?,"
+    " circuit_open_until = ?, last_error = COALESCE(?, last_error) WHERE id = ?"
+)
+
+
+def load(tx: direct.Tx, records: Sequence[AttemptRecord]) -> Loaded:
+    """Lock and read the health of the webhooks these attempts count for (in id order).
+
+    Also returns which of the deliveries that just succeeded on a retry had failed
+    for good before (they are "recovered"). Runs inside `record`'s statements.
+    """
+    webhook_ids = sorted({r.attempt.webhook_id for r in records if r.counts})
+    if not webhook_ids:
+        return {}, set()
+    lock = " FOR UPDATE" if tx.dialect == "postgresql" else ""
+    found = {
+        row[0]: SimpleNamespace(**dict(zip(_HEALTH_NAMES, row, strict=True)))
+        for row in tx.rows(
+            f"{_SELECT_HEALTH}{direct.marks_in(webhook_ids)} ORDER BY id{lock}", webhook_ids
+        )
+    }
+    retried = sorted(
+        {
+            r.attempt.delivery_id
+            for r in records
+            if r.counts
+            and r.status is DeliveryStatus.SUCCEEDED
+            and r.attempt.number > 1
+            and not r.operational
+        }
+    )
+    once_failed: set[str] = set()
+    if retried:
+        once_failed = {
+            row[0]
+            for row in tx.rows(
+                "SELECT DISTINCT delivery_id FROM attempts WHERE delivery_id IN"  # noqa: S608
+                f" {direct.marks_in(retried)} AND outcome IN {direct.marks_in(_FAILED_FOR_GOOD)}",
+                [*retried, *_FAILED_FOR_GOOD],
+            )
+        }
+    return found, once_failed
+
+
 async def apply(
     conn: AsyncConnection,
     records: Sequence[AttemptRecord],
+    loaded: Loaded,
     *,
     now: float,
     limits: Limits,
@@ -83,40 +148,10 @@ async def apply(
             per_webhook.setdefault(record.attempt.webhook_id, []).append(record)
     if not per_webhook:
         return []
-    found = {
-        row.id: row
-        for row in await conn.execute(
-            sa.select(
-                webhooks.c.id,
-                webhooks.c.app_id,
-                webhooks.c.name,
-                webhooks.c.url,
-                webhooks.c.enabled,
-                webhooks.c.mail_exceptions_to,
-                webhooks.c.failure_streak,
-                webhooks.c.failing_since,
-                webhooks.c.last_success_at,
-                webhooks.c.circuit_open_until,
-                webhooks.c.disable_after_failures,
-                webhooks.c.disable_after_seconds,
-            )
-            .where(webhooks.c.id.in_(sorted(per_webhook)))
-            .order_by(webhooks.c.id)
-            .with_for_update()
-        )
-    }
-    once_failed = await _once_failed(
-        conn,
-        [
-            r.attempt.delivery_id
-            for batch in per_webhook.values()
-            for r in batch
-            if r.status is DeliveryStatus.SUCCEEDED and r.attempt.number > 1 and not r.operational
-        ],
-    )
+    found, once_failed = loaded
     incidents: list[Incident] = []
     notes: list[dict[str, Any]] = []
-    changes: list[dict[str, Any]] = []
+    changes: list[tuple[Any, ...]] = []
     for webhook_id in sorted(per_webhook):
         row = found.get(webhook_id)
         if row is None:  # deleted while the attempt was in flight
@@ -139,14 +174,14 @@ async def apply(
         if reason is not None:
             health = replace(health, circuit_open_until=None)
         changes.append(
-            {
-                "b_id": webhook_id,
-                "b_streak": health.failure_streak,
-                "b_since": health.failing_since,
-                "b_ok": health.last_success_at,
-                "b_circuit": health.circuit_open_until,
-                "b_error": last_error,
-            }
+            (
+                health.failure_streak,
+                health.failing_since,
+                health.last_success_at,
+                health.circuit_open_until,
+                last_error,
+                webhook_id,
+            )
         )
         mails = mail and bool(row.mail_exceptions_to)
         about = {
@@ -188,38 +223,10 @@ async def apply(
             held_until = before.circuit_open_until + limits.circuit_interval
             await _let_go(conn, webhook_id, held_until, now)
     if changes:
-        await conn.execute(
-            webhooks.update()
-            .where(webhooks.c.id == sa.bindparam("b_id"))
-            .values(
-                failure_streak=sa.bindparam("b_streak"),
-                failing_since=sa.bindparam("b_since"),
-                last_success_at=sa.bindparam("b_ok"),
-                circuit_open_until=sa.bindparam("b_circuit"),
-                last_error=sa.func.coalesce(
-                    sa.bindparam("b_error", type_=sa.Text), webhooks.c.last_error
-                ),
-            ),
-            changes,
-        )
+        await direct.run(conn, lambda tx: tx.many(_SET_HEALTH, changes))
     if notes:
         await conn.execute(notifications.insert(), notes)
     return incidents
-
-
-async def _once_failed(conn: AsyncConnection, delivery_ids: Sequence[str]) -> set[str]:
-    """Return which of these deliveries had failed for good before (then were sent again)."""
-    if not delivery_ids:
-        return set()
-    query = (
-        sa.select(attempts.c.delivery_id)
-        .where(
-            attempts.c.delivery_id.in_(sorted(set(delivery_ids))),
-            attempts.c.outcome.in_(_FAILED_FOR_GOOD),
-        )
-        .distinct()
-    )
-    return set((await conn.execute(query)).scalars())
 
 
 async def _park(conn: AsyncConnection, delivery_ids: Sequence[str]) -> None:
