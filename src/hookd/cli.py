@@ -77,7 +77,7 @@ def serve(
     import uvicorn
 
     from hookd.api.app import create_app
-    from hookd.runtime import Runtime
+    from hookd.runtime import Runtime, collect_less
 
     settings = settings_from(host=host, port=port, db=db, dev=dev)
     _logging(settings.log_level)
@@ -94,8 +94,10 @@ def serve(
             console.print(f"  admin key: [bold]{rt.new_admin_key}[/bold]  (shown once; store it)")
         sys.stdout.flush()
 
+    application = create_app(settings, worker=worker, on_ready=ready)
+    collect_less()
     uvicorn.run(
-        create_app(settings, worker=worker, on_ready=ready),
+        application,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
@@ -112,10 +114,11 @@ def worker_command(db: DbOpt = None, dev: DevOpt = None) -> None:
     """Deliver only (for scale-out nodes); stops cleanly on SIGTERM."""
     import uvloop
 
-    from hookd.runtime import Runtime
+    from hookd.runtime import Runtime, collect_less
 
     settings = settings_from(db=db, dev=dev)
     _logging(settings.log_level)
+    collect_less()
 
     async def main() -> None:
         stop = asyncio.Event()

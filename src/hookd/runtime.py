@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import random
 import time
@@ -96,6 +97,24 @@ class Runtime:
             await self.operational.stop()
         await self.sender.close()
         await self.store.close()
+
+
+# Collect young objects every 10,000 allocations (CPython: 700) and scan everything
+# far less often. Delivering allocates a few hundred short-lived containers per
+# request, so the default thresholds ran a full collection every few hundred
+# deliveries, each walking every object alive. Measured on the delivery
+# pipeline: 434 -> 278 µs of CPU per delivery (benchmarks, scenario 1).
+GC_THRESHOLDS = (10_000, 50, 1_000)
+
+
+def collect_less() -> None:
+    """Move what start-up built out of the collector's sight; collect less often.
+
+    For the `serve` and `worker` commands, once their modules are imported.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 async def purge_periodically(store: Store, settings: Settings) -> None:
