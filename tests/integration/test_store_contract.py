@@ -155,6 +155,32 @@ class TestClaims:
         claimed = [d for r in results for d in r]
         assert len(claimed) == 500 and len(set(claimed)) == 500
 
+    async def test_each_webhook_is_claimed_up_to_its_room_oldest_webhook_first(
+        self, store: Store, app_id: str
+    ) -> None:
+        busy = await make_webhook(store, app_id, URL + "/busy", events=("busy.x",))
+        calm = await make_webhook(store, app_id, URL + "/calm", events=("calm.x",))
+        new = await make_webhook(store, app_id, URL + "/new", events=("new.x",))
+        for _ in range(30):
+            await publish(store, app_id, "busy.x")
+        for name in ("calm.x", "new.x"):
+            for _ in range(5):
+                await publish(store, app_id, name)
+        got = await store.deliveries.claim(
+            100,
+            lease_seconds=30,
+            now=time.time(),
+            room={busy.id: 0, calm.id: 2},
+            default_room=3,
+        )
+        by_webhook = {w: sum(c.webhook.id == w for c in got) for w in (busy.id, calm.id, new.id)}
+        assert by_webhook == {busy.id: 0, calm.id: 2, new.id: 3}
+        # Oldest first within a webhook; a full lane's backlog is not scanned past.
+        calm_got = [c.delivery for c in got if c.webhook.id == calm.id]
+        assert calm_got == sorted(calm_got, key=lambda d: d.next_attempt_at)
+        [oldest] = await store.deliveries.claim(1, lease_seconds=30, now=time.time())
+        assert oldest.webhook.id == busy.id  # the webhook waiting longest goes first
+
     async def test_disabled_webhook_deliveries_wait_and_resume(
         self, store: Store, app_id: str
     ) -> None:

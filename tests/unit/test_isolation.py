@@ -63,9 +63,9 @@ class TestLanes:
         accepted = [lanes.offer(claimed(wh, i)) for i in range(5)]
         assert accepted == [True, True, True, True, False]  # 2 in flight, 2 waiting
         assert len(started) == 2 and lanes.active == 2 and lanes.waiting == 2
-        assert lanes.full() == {"wh_1"}
+        assert lanes.rooms() == {"wh_1": 0}
         lanes.done("wh_1")
-        assert len(started) == 3 and lanes.active == 2 and lanes.full() == set()
+        assert len(started) == 3 and lanes.active == 2 and lanes.rooms() == {"wh_1": 1}
 
     async def test_a_full_lane_does_not_affect_another(self) -> None:
         started: list[Claimed] = []

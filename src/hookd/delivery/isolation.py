@@ -3,14 +3,14 @@
 A lane lets at most `max_in_flight` of its webhook's requests be in flight and,
 with a `rate_limit`, starts at most that many per second (a token bucket). The
 deliveries claimed for it beyond that wait in the lane's short queue, which
-holds no global concurrency slot; a webhook whose queue is full is left out of
-the worker's next claims, and what was claimed for it anyway is given back. So
+holds no global concurrency slot; each claim takes at most what each lane has room
+for (a full lane, nothing), and anything a lane cannot take is given back. So
 a black-hole endpoint ties up its own lane, never the worker.
 
     Lanes.offer(claimed)   queue it in its webhook's lane (False: the lane is full)
     Lanes.pump             start what the lane's limits allow, now or when a token is due
     Lanes.done(webhook)    a request finished: its slot goes to the next in the queue
-    Lanes.full()           webhooks to leave out of the next claim
+    Lanes.rooms()          how many more each lane can take (the next claim's bounds)
 """
 
 from __future__ import annotations
@@ -67,6 +67,11 @@ class Lane:
         """Tell whether the queue holds as many as the lane may have in flight."""
         return len(self.waiting) >= self.limit
 
+    @property
+    def room(self) -> int:
+        """Return how many more deliveries the lane takes: free slots plus free queue places."""
+        return max(0, self.limit - self.active) + max(0, self.limit - len(self.waiting))
+
     def adjust(self, limit: int, rate: float | None) -> None:
         """Follow changes to the webhook's limits (seen on each claim)."""
         self.limit = max(1, limit)
@@ -110,9 +115,9 @@ class Lanes:
         self.active -= 1
         self._pump(webhook_id, lane)
 
-    def full(self) -> set[str]:
-        """Return the webhooks whose lanes can take no more deliveries."""
-        return {webhook_id for webhook_id, lane in self._lanes.items() if lane.full}
+    def rooms(self) -> dict[str, int]:
+        """Return how many more deliveries each lane can take (0 when full)."""
+        return {webhook_id: lane.room for webhook_id, lane in self._lanes.items()}
 
     def take_waiting(self) -> list[Claimed]:
         """Empty every queue (stopping): what never started goes back to the store."""

@@ -1,7 +1,7 @@
 """The delivery worker: claim due deliveries, send them within limits, record outcomes.
 
 loop:  wait for work (a publish, a freed slot, or the poll interval)
-       claim up to the free slots under a lease, leaving out webhooks whose lane is full
+       claim up to the free slots under a lease, each webhook up to its lane's room
        each goes into its webhook's lane (isolation.py), which starts it when the
        webhook's in-flight cap and rate limit allow; a full lane gives it back
        start: an open circuit lets one probe through and holds the rest back;
@@ -25,6 +25,7 @@ from hookd.delivery.recorder import Recorder
 from hookd.delivery.request import System
 from hookd.delivery.sender import Sender
 from hookd.domain.health import Limits
+from hookd.domain.models import DEFAULT_MAX_IN_FLIGHT
 from hookd.domain.retry import RetryPolicy
 from hookd.metrics import ATTEMPT_SECONDS, ATTEMPTS, CIRCUIT_HELD, IN_FLIGHT
 from hookd.store import Store
@@ -42,6 +43,11 @@ def limits_for(settings: Settings) -> Limits:
         circuit_after_failures=settings.circuit_after_failures,
         circuit_interval=settings.circuit_interval,
     )
+
+
+# What a claim takes for a webhook this worker has no lane for yet: twice the
+# default in-flight cap (a lane holds its cap in flight and as many waiting).
+NEW_LANE_ROOM = 2 * DEFAULT_MAX_IN_FLIGHT
 
 
 def _low_water(settings: Settings) -> int:
@@ -119,7 +125,8 @@ class Worker:
                         min(free, settings.claim_batch),
                         lease_seconds=settings.lease_seconds,
                         now=time.time(),
-                        skip_webhooks=self._lanes.full(),
+                        room=self._lanes.rooms(),
+                        default_room=NEW_LANE_ROOM,
                     )
                 except Exception:
                     log.exception("worker: claiming failed; trying again")

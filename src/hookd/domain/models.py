@@ -70,6 +70,9 @@ class Event:
     idempotency_key: str | None = None
 
 
+DEFAULT_MAX_IN_FLIGHT = 10  # a webhook's requests in flight at once, per worker
+
+
 @dataclass(frozen=True, slots=True)
 class Webhook:
     id: str
@@ -100,7 +103,7 @@ class Webhook:
     disable_after_seconds: float | None = None
     failing_since: float | None = None
     last_success_at: float | None = None
-    max_in_flight: int = 10
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
     rate_limit: float | None = None
     circuit_open_until: float | None = None
     mail_sent_at: float | None = None

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Collection, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -38,20 +39,23 @@ class DeliveryRepository:
         *,
         lease_seconds: float,
         now: float,
-        skip_webhooks: Collection[str] = (),
+        room: Mapping[str, int] | None = None,
+        default_room: int | None = None,
     ) -> list[Claimed]:
         """Lease up to `limit` due deliveries (pending, or sending with an expired lease).
 
-        One statement picks and marks the rows; on PostgreSQL `SKIP LOCKED`
-        lets many workers claim at once without waiting on each other or
-        taking the same row. A `sending` row's next_attempt_at is its lease end.
-        `skip_webhooks`: webhooks this worker cannot take more of right now.
+        Webhooks are served oldest due delivery first, each up to its `room`
+        (what its lane in this worker can take; `default_room` for webhooks
+        not in `room`; no bound when both are None), oldest first within it.
+        A `sending` row's next_attempt_at is its lease end. On PostgreSQL
+        `SKIP LOCKED` lets many workers claim at once without waiting on each
+        other or taking the same row; on SQLite `BEGIN IMMEDIATE` serialises.
         """
         token = secrets.token_hex(8)
-        skip = sorted(skip_webhooks)
+        rooms = _Rooms(dict(room or {}), limit if default_room is None else default_room)
         async with self._db.write.begin() as conn:
             found = await direct.run(
-                conn, partial(_claim, limit, now + lease_seconds, token, now, skip)
+                conn, partial(_claim, limit, now + lease_seconds, token, now, rooms)
             )
             if not found:
                 return []
@@ -206,24 +210,63 @@ class DeliveryRepository:
 Found = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]
 
 
+@dataclass(frozen=True, slots=True)
+class _Rooms:
+    known: dict[str, int]
+    default: int
+
+    def of(self, webhook_id: str) -> int:
+        return self.known.get(webhook_id, self.default)
+
+
+# The enabled webhooks owed a pending or sending delivery, with the earliest
+# next_attempt_at among them: a loose index scan over ix_deliveries_due_by_webhook,
+# one index seek per webhook however long its backlog.
+_WEBHOOKS_WITH_WORK = f"""
+WITH RECURSIVE hooks(id) AS (
+    SELECT MIN(webhook_id) FROM deliveries WHERE {_DUE_SQL}
+    UNION ALL
+    SELECT (SELECT MIN(webhook_id) FROM deliveries WHERE {_DUE_SQL} AND webhook_id > hooks.id)
+    FROM hooks WHERE hooks.id IS NOT NULL
+)
+SELECT hooks.id, (
+    SELECT MIN(next_attempt_at) FROM deliveries
+    WHERE deliveries.webhook_id = hooks.id AND {_DUE_SQL}
+)
+FROM hooks JOIN webhooks ON webhooks.id = hooks.id
+WHERE webhooks.enabled = ?
+"""  # noqa: S608 (constants only)
+_DUE_OF_WEBHOOK = (
+    f"SELECT id FROM deliveries WHERE webhook_id = ? AND {_DUE_SQL}"  # noqa: S608
+    " AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?"
+)
+
+
 def _claim(
-    limit: int, lease_end: float, token: str, now: float, skip: list[str], tx: direct.Tx
+    limit: int, lease_end: float, token: str, now: float, rooms: _Rooms, tx: direct.Tx
 ) -> Found | None:
     """Pick and mark due deliveries; return them with their events and webhooks (as rows)."""
-    lock = " FOR UPDATE OF deliveries SKIP LOCKED" if tx.dialect == "postgresql" else ""
-    not_in = f" AND deliveries.webhook_id NOT IN ({direct.marks(len(skip))})" if skip else ""
+    lock = " FOR UPDATE SKIP LOCKED" if tx.dialect == "postgresql" else ""
+    due = sorted(
+        (due_at, webhook_id)
+        for webhook_id, due_at in tx.rows(_WEBHOOKS_WITH_WORK, (True,))
+        if due_at is not None and due_at <= now
+    )
+    picked: list[Any] = []
+    for _, webhook_id in due:
+        take = min(rooms.of(webhook_id), limit - len(picked))
+        if take > 0:
+            picked += [r[0] for r in tx.rows(_DUE_OF_WEBHOOK + lock, (webhook_id, now, take))]
+        if len(picked) >= limit:
+            break
+    if not picked:
+        return None
     claimed = tx.rows(
         "UPDATE deliveries SET status = 'sending', next_attempt_at = ?, claim_token = ?,"  # noqa: S608 (only names and ?)
-        " updated_at = ? WHERE deliveries.id IN (SELECT deliveries.id FROM deliveries"
-        f" WHERE {_DUE_SQL} AND deliveries.next_attempt_at <= ?{not_in}"
-        " AND EXISTS (SELECT 1 FROM webhooks WHERE webhooks.id = deliveries.webhook_id"
-        " AND webhooks.enabled = ?)"
-        f" ORDER BY deliveries.next_attempt_at LIMIT ?{lock})"
+        f" updated_at = ? WHERE id IN {direct.marks_in(picked)}"
         f" RETURNING {rows.DELIVERY_COLUMNS}",
-        (lease_end, token, now, now, *skip, True, limit),
+        (lease_end, token, now, *picked),
     )
-    if not claimed:
-        return None
     event_ids = sorted({r[rows.DELIVERY_EVENT_ID] for r in claimed if r[rows.DELIVERY_EVENT_ID]})
     webhook_ids = sorted({r[rows.DELIVERY_WEBHOOK_ID] for r in claimed})
     found_events = (

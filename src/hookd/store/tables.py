@@ -165,6 +165,14 @@ deliveries = sa.Table(
         sqlite_where=sa.text("status IN ('pending', 'sending')"),
         postgresql_where=sa.text("status IN ('pending', 'sending')"),
     ),
+    # A webhook's due deliveries in order: claims fill each lane (migration 0003).
+    sa.Index(
+        "ix_deliveries_due_by_webhook",
+        "webhook_id",
+        "next_attempt_at",
+        sqlite_where=sa.text("status IN ('pending', 'sending')"),
+        postgresql_where=sa.text("status IN ('pending', 'sending')"),
+    ),
     sa.Index("ix_deliveries_app_id_id", "app_id", "id"),
     sa.Index("ix_deliveries_webhook_id_id", "webhook_id", "id"),
     sa.Index("ix_deliveries_event_id", "event_id"),
