@@ -9,6 +9,7 @@ publish call and their deliveries, also sort in the order they were made.
 
 from __future__ import annotations
 
+import base64
 import os
 import threading
 import time
@@ -26,19 +27,25 @@ def new_id(prefix: str, now: float | None = None) -> str:
     """Return a new id with `prefix`, ordered by `now` (seconds; default: the clock)."""
     global _last
     ms = int((time.time() if now is None else now) * 1000) & ((1 << 48) - 1)
-    random_part = int.from_bytes(os.urandom(10), "big")
     with _lock:
         last_ms, last_random = _last
         if ms == last_ms and last_random < _RANDOM_MAX:
-            random_part = last_random + 1
+            random_part = last_random + 1  # no system call for ids made together
+        else:
+            random_part = int.from_bytes(os.urandom(10), "big")
         if ms >= last_ms:
             _last = (ms, random_part)
-    value = (ms << 80) | random_part
-    chars = []
-    for _ in range(26):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return f"{prefix}_{''.join(reversed(chars))}"
+    return f"{prefix}_{encode((ms << 80) | random_part)}"
+
+
+# base64's base32 (RFC 4648) spelled in Crockford's alphabet, lower case.
+_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET)
+
+
+def encode(value: int) -> str:
+    """Return a 128-bit value as 26 Crockford base32 characters, most significant first."""
+    # 20 bytes make 32 characters; the first 6 only encode 30 of the 32 bits of padding.
+    return base64.b32encode(value.to_bytes(20, "big"))[6:].decode().translate(_CROCKFORD)
 
 
 def has_prefix(value: str, prefix: str) -> bool:

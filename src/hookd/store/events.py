@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import orjson
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hookd import ids
 from hookd.domain.matching import patterns_matching
 from hookd.domain.models import DeliveryStatus, Webhook
-from hookd.store import rows
+from hookd.store import direct, rows
 from hookd.store.engine import Engines
 from hookd.store.notify import notify
 from hookd.store.records import Claimed, FanoutTarget, NewEvent, Published, StoredEvent
@@ -45,8 +46,8 @@ class EventRepository:
             # A queued webhook's deliveries wait for a batch flush (store/batches.py).
             queued = {t.webhook_id for ts in targets.values() for t in ts if t.mode == "queued"}
             out: list[Published] = []
-            event_rows: list[dict[str, Any]] = []
-            delivery_rows: list[dict[str, Any]] = []
+            event_rows: list[tuple[Any, ...]] = []
+            delivery_rows: list[tuple[Any, ...]] = []
             seen: dict[str, Published] = {}
             for item in new:
                 key = item.idempotency_key
@@ -66,39 +67,23 @@ class EventRepository:
                     idempotency_key=key,
                 )
                 event_rows.append(
-                    {
-                        "id": stored.id,
-                        "app_id": app_id,
-                        "type": item.type,
-                        "data": item.data_json,
-                        "timestamp": now,
-                        "live": item.live,
-                        "idempotency_key": key,
-                        "created_at": now,
-                    }
+                    (stored.id, app_id, item.type, item.data_json, now, item.live, key, now)
                 )
                 chosen = choose(item, targets.get(item.type, ())) if targets.get(item.type) else ()
                 for webhook_id in chosen:
                     waits = webhook_id in queued and status is DeliveryStatus.PENDING
+                    state = QUEUED if waits else status.value
+                    delivery_id = ids.new_id("dlv", now)
                     delivery_rows.append(
-                        _delivery_row(
-                            app_id,
-                            webhook_id,
-                            stored.id,
-                            now,
-                            DeliveryStatus.QUEUED if waits else status,
-                        )
+                        (delivery_id, app_id, webhook_id, stored.id, state, now, now, now)
                     )
                 published = Published(stored, len(chosen), False)
                 if key:
                     seen[key] = published
                 out.append(published)
-            if event_rows:
-                await conn.execute(events.insert(), event_rows)
-            if delivery_rows:
-                await conn.execute(deliveries.insert(), delivery_rows)
-                if any(r["status"] == DeliveryStatus.PENDING.value for r in delivery_rows):
-                    await notify(conn)
+            await direct.run(conn, partial(_insert, event_rows, delivery_rows))
+            if any(row[_STATE] == PENDING for row in delivery_rows):
+                await notify(conn)
         if delivery_rows:
             self._on_commit()
         return out
@@ -195,6 +180,27 @@ class EventRepository:
         return {
             t: sorted(found.values(), key=lambda x: x.webhook_id) for t, found in by_type.items()
         }
+
+
+QUEUED = DeliveryStatus.QUEUED.value
+PENDING = DeliveryStatus.PENDING.value
+_INSERT_EVENT = (
+    "INSERT INTO events (id, app_id, type, data, timestamp, live, idempotency_key, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_DELIVERY = (
+    "INSERT INTO deliveries (id, app_id, webhook_id, event_id, status, next_attempt_at,"
+    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_STATE = 4  # where a delivery row (as _INSERT_DELIVERY takes it) holds its status
+
+
+def _insert(
+    event_rows: Sequence[tuple[Any, ...]], delivery_rows: Sequence[tuple[Any, ...]], tx: direct.Tx
+) -> None:
+    """Write new events and their deliveries (columns left out take their defaults)."""
+    tx.many(_INSERT_EVENT, event_rows)
+    tx.many(_INSERT_DELIVERY, delivery_rows)
 
 
 def _delivery_row(
