@@ -111,9 +111,8 @@ class Child:
         return _status_kib(self.pid, "VmHWM") / 1024
 
     def cpu_seconds(self) -> float:
-        """Return the user + system CPU time the process has used so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """Return the CPU time (user + system) of the process and its children so far."""
+        return _cpu_ticks(self.pid, own_reaped=True) / os.sysconf("SC_CLK_TCK")
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM, wait up to `timeout`, then SIGKILL."""
@@ -136,6 +135,23 @@ class Child:
                 os.killpg(self.proc.pid, sig)
             else:
                 self.proc.send_signal(sig)
+
+
+def _cpu_ticks(pid: int, *, own_reaped: bool = False) -> int:
+    """Return the CPU ticks of `pid` and its live descendants (plus its reaped children's)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        kids = [
+            int(k)
+            for task in Path(f"/proc/{pid}/task").iterdir()
+            for k in (task / "children").read_text().split()
+        ]
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    ticks = int(fields[11]) + int(fields[12])
+    if own_reaped:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks + sum(_cpu_ticks(k) for k in kids)
 
 
 def _status_kib(pid: int, field: str) -> int:

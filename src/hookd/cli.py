@@ -94,7 +94,7 @@ def serve(
             console.print(f"  admin key: [bold]{rt.new_admin_key}[/bold]  (shown once; store it)")
         sys.stdout.flush()
 
-    application = create_app(settings, worker=worker, on_ready=ready)
+    application = create_app(settings, worker=worker, children=worker, on_ready=ready)
     collect_less()
     uvicorn.run(
         application,
@@ -110,7 +110,17 @@ def serve(
 
 
 @app.command("worker")
-def worker_command(db: DbOpt = None, dev: DevOpt = None) -> None:
+def worker_command(
+    db: DbOpt = None,
+    dev: DevOpt = None,
+    follow_parent: Annotated[
+        bool,
+        typer.Option(
+            "--follow-parent",
+            help="Wake on each byte read from stdin; stop at its end (children of `hookd serve`).",
+        ),
+    ] = False,
+) -> None:
     """Deliver only (for scale-out nodes); stops cleanly on SIGTERM."""
     import uvloop
 
@@ -126,6 +136,10 @@ def worker_command(db: DbOpt = None, dev: DevOpt = None) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         runtime = await Runtime.start(settings, worker=True)
+        if follow_parent:
+            from hookd.delivery.processes import follow
+
+            await follow(runtime.store.wakeup.set, stop.set)
         console.print(f"hookd worker {__version__} delivering from {_redact(settings.db)}")
         sys.stdout.flush()
         await stop.wait()

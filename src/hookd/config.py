@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     poll_interval: float = 1.0
     """Seconds between looks for due deliveries when nothing wakes the worker sooner."""
 
+    delivery_processes: int = Field(default=1, ge=1, le=64)
+    """Processes `hookd serve` delivers with: itself plus N-1 `hookd worker` children.
+
+    One process delivers on one core; on SQLite with 2+ cores, 2 deliver faster."""
+
     max_body_bytes: int = 1024 * 1024
     """Largest request body the API accepts (413 beyond)."""
 

@@ -15,6 +15,7 @@ from hookd.delivery.batching import Scheduler
 from hookd.delivery.ingest import Ingest
 from hookd.delivery.mailing import Notifier, mailer_for
 from hookd.delivery.operational import OperationalEvents
+from hookd.delivery.processes import Children
 from hookd.delivery.sender import Sender
 from hookd.delivery.worker import Worker
 from hookd.service.auth import Auth, ensure_admin_key
@@ -44,10 +45,14 @@ class Runtime:
     scheduler: Scheduler | None = None  # flushes queued webhooks on their batch_interval
     operational: OperationalEvents | None = None  # publishes webhook.disabled, delivery.failed …
     notifier: Notifier | None = None  # e-mails failure digests (with a worker and HOOKD_SMTP_URL)
+    children: Children | None = None  # more delivery processes (HOOKD_DELIVERY_PROCESSES)
 
     @classmethod
-    async def start(cls, settings: Settings, *, worker: bool) -> Runtime:
-        """Open the store (migrating it), make sure the basics exist, start the worker."""
+    async def start(cls, settings: Settings, *, worker: bool, children: bool = False) -> Runtime:
+        """Open the store (migrating it), make sure the basics exist, start the worker.
+
+        `children`: also start the extra delivery processes settings ask for (`hookd serve`).
+        """
         mailer = mailer_for(settings)  # a bad HOOKD_SMTP_URL stops hookd here, not later
         store = await Store.open(settings.db, listen=worker)
         await store.apps.ensure_default(time.time())
@@ -81,9 +86,15 @@ class Runtime:
             runtime.scheduler.start()
             if settings.retention_days > 0:
                 runtime.purger = asyncio.create_task(purge_periodically(store, settings))
+            if children and settings.delivery_processes > 1:
+                runtime.children = Children(settings)
+                await runtime.children.start(settings.delivery_processes - 1)
+                store.watchers.append(runtime.children.wake)
         return runtime
 
     async def stop(self) -> None:
+        if self.children is not None:
+            await self.children.stop()
         if self.scheduler is not None:
             await self.scheduler.stop()
         if self.purger is not None:

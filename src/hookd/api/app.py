@@ -34,13 +34,17 @@ def create_app(
     settings: Settings,
     *,
     worker: bool = True,
+    children: bool = False,
     on_ready: Callable[[Runtime], None] | None = None,
 ) -> FastAPI:
-    """Return the API app; starting it starts the store (and the worker when asked)."""
+    """Return the API app; starting it starts the store (and the worker when asked).
+
+    `children`: start HOOKD_DELIVERY_PROCESSES - 1 more delivery processes too.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = await Runtime.start(settings, worker=worker)
+        runtime = await Runtime.start(settings, worker=worker, children=children)
         app.state.runtime = runtime
         if on_ready:
             on_ready(runtime)

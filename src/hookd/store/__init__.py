@@ -20,6 +20,7 @@ differ (locking, wake-ups) the difference is named in place.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from hookd.store.apps import AppRepository
 from hookd.store.batches import BatchRepository
@@ -44,12 +45,13 @@ class Store:
     def __init__(self, engines: Engines) -> None:
         self.engines = engines
         self.wakeup = asyncio.Event()
+        self.watchers: list[Callable[[], None]] = []  # also told of new due work
         self.apps = AppRepository(engines)
         self.event_types = EventTypeRepository(engines)
         self.webhooks = WebhookRepository(engines)
-        self.events = EventRepository(engines, on_commit=self.wakeup.set)
+        self.events = EventRepository(engines, on_commit=self.new_work)
         self.deliveries = DeliveryRepository(engines)
-        self.batches = BatchRepository(engines, on_commit=self.wakeup.set)
+        self.batches = BatchRepository(engines, on_commit=self.new_work)
         self.circuit = CircuitRepository(engines)
         self.notifications = NotificationRepository(engines)
         self.recovery = RecoveryRepository(engines)
@@ -70,6 +72,12 @@ class Store:
             store.listener = Listener(engines.write, store.wakeup.set)
             store.listener.start()
         return store
+
+    def new_work(self) -> None:
+        """Wake this process's worker, and tell the watchers (other processes' wake-ups)."""
+        self.wakeup.set()
+        for watcher in self.watchers:
+            watcher()
 
     @property
     def dialect(self) -> str:
