@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     poll_interval: float = 1.0
     """Seconds between looks for due deliveries when nothing wakes the worker sooner."""
 
+    stalled_session_seconds: float = Field(default=30.0, ge=1)
+    """PostgreSQL: end hookd's sessions stalled this long mid-statement on a frozen process.
+
+    Such a session keeps its row locks; every worker checks for them (store/sessions.py)."""
+
     delivery_processes: int = Field(default=1, ge=1, le=64)
     """Processes `hookd serve` delivers with: itself plus N-1 `hookd worker` children.
 

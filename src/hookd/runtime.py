@@ -9,7 +9,7 @@ import random
 import time
 from dataclasses import dataclass
 
-from hookd.background import stopping
+from hookd.background import every, stopping
 from hookd.config import Settings
 from hookd.delivery.batching import Scheduler
 from hookd.delivery.ingest import Ingest
@@ -42,6 +42,7 @@ class Runtime:
     worker: Worker | None = None
     new_admin_key: str | None = None
     purger: asyncio.Task[None] | None = None
+    reaper: asyncio.Task[None] | None = None  # ends stalled sessions (PostgreSQL workers)
     scheduler: Scheduler | None = None  # flushes queued webhooks on their batch_interval
     operational: OperationalEvents | None = None  # publishes webhook.disabled, delivery.failed …
     notifier: Notifier | None = None  # e-mails failure digests (with a worker and HOOKD_SMTP_URL)
@@ -86,6 +87,8 @@ class Runtime:
             runtime.scheduler.start()
             if settings.retention_days > 0:
                 runtime.purger = asyncio.create_task(purge_periodically(store, settings))
+            if store.dialect == "postgresql":
+                runtime.reaper = asyncio.create_task(end_stalled_sessions(store, settings))
             if children and settings.delivery_processes > 1:
                 runtime.children = Children(settings)
                 await runtime.children.start(settings.delivery_processes - 1)
@@ -97,9 +100,10 @@ class Runtime:
             await self.children.stop()
         if self.scheduler is not None:
             await self.scheduler.stop()
-        if self.purger is not None:
-            self.purger.cancel()
-            await asyncio.gather(self.purger, return_exceptions=True)
+        for task in (self.purger, self.reaper):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self.worker is not None:
             await self.worker.stop()
         if self.notifier is not None:
@@ -126,6 +130,23 @@ def collect_less() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+async def end_stalled_sessions(store: Store, settings: Settings) -> None:
+    """End sessions stalled on a frozen process, checking twice per allowed stall."""
+    limit = settings.stalled_session_seconds
+
+    async def step() -> None:
+        ended = await store.sessions.end_stalled(older_than=limit)
+        if ended:
+            log.warning(
+                "ended %d database session(s) stalled mid-statement for over %g s"
+                " (a frozen hookd process held their locks)",
+                ended,
+                limit,
+            )
+
+    await every(limit / 2, step, what="ending stalled sessions", log=log)
 
 
 async def purge_periodically(store: Store, settings: Settings) -> None:

@@ -28,7 +28,7 @@ import pytest
 from tests.acceptance.conftest import create_event_type, create_webhook
 from tests.support.polling import eventually_sync
 from tests.support.postgres import run_outside_loop
-from tests.support.receiver import Receiver, Request
+from tests.support.receiver import Receiver, Reply, Request
 from tests.support.server import HookdProcess
 
 WEBHOOKS = 20
@@ -47,6 +47,7 @@ class Cluster:
         self.receiver = receiver
         self.api_process = HookdProcess(db_url, workdir, args=("--no-worker",))
         self.workers: list[HookdProcess] = []
+        self.webhook_ids: dict[str, str] = {}  # by path
 
     def start(self, workers: int, **settings: Any) -> None:
         """Start the API and `workers` workers, all at once; wait until each is ready."""
@@ -70,6 +71,7 @@ class Cluster:
                 webhook = create_webhook(api, self.receiver.url + path, events=["job.success"])
                 assert webhook["secret"].startswith("whsec_")  # so webhook-id is sent
                 made[path] = webhook["id"]
+        self.webhook_ids = made
         return made
 
     def publish(self, events: int) -> list[str]:
@@ -117,12 +119,63 @@ class Cluster:
             rows = self.query("SELECT status, count(*) AS n FROM deliveries GROUP BY 1")
             return {r["status"]: r["n"] for r in rows}
 
-        eventually_sync(
-            lambda: statuses() == {"succeeded": expected},
-            timeout=timeout,
-            interval=0.25,
-            what=f"all {expected} deliveries to be recorded as succeeded",
+        try:
+            eventually_sync(
+                lambda: statuses() == {"succeeded": expected},
+                timeout=timeout,
+                interval=0.25,
+                what=f"all {expected} deliveries to be recorded as succeeded",
+            )
+        except AssertionError as timed_out:
+            raise AssertionError(f"{timed_out}; {self.unfinished()}") from None
+
+    def unfinished(self) -> str:
+        """Describe what is not succeeded yet: counts by status and a few examples."""
+        counts = self.query("SELECT status, count(*) AS n FROM deliveries GROUP BY 1")
+        examples = self.query(
+            "SELECT d.status, d.attempts, d.next_attempt_at - extract(epoch FROM now()) AS due_in,"
+            " (SELECT concat_ws(' ', a.outcome, a.response_status, a.error_code, a.error_message)"
+            "  FROM attempts a WHERE a.delivery_id = d.id ORDER BY a.number DESC LIMIT 1) AS last"
+            " FROM deliveries d WHERE d.status <> 'succeeded' LIMIT 5"
         )
+        webhooks = self.query(
+            "SELECT enabled, circuit_open_until IS NOT NULL AS open, count(*) AS n"
+            " FROM webhooks GROUP BY 1, 2"
+        )
+        sessions = self.query(
+            "SELECT state, wait_event_type AS waits, wait_event AS on,"
+            " extract(epoch FROM now() - state_change)::int AS for_s, left(query, 50) AS query,"
+            " (SELECT count(*) FROM pg_locks l WHERE l.pid = a.pid) AS locks,"
+            " (SELECT setting FROM pg_settings WHERE name = 'idle_in_transaction_session_timeout')"
+            " AS mine FROM pg_stat_activity a"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return (
+            f"by status {[dict(r) for r in counts]}; e.g. {[dict(r) for r in examples]}; "
+            f"webhooks {[dict(r) for r in webhooks]}; sessions {[dict(r) for r in sessions]}"
+        )
+
+    def freeze_while_sending(self, worker: HookdProcess, tries: int = 5) -> set[int]:
+        """SIGSTOP `worker` at a moment it has requests out whose outcome is unrecorded.
+
+        Returns the local ports of its connections. Between tries it runs again
+        until the receiver has seen more requests.
+        """
+        assert worker.proc is not None
+        for _ in range(tries):
+            seen = len(self.receiver.received())
+            worker.signal(signal.SIGSTOP)
+            ports = source_ports(worker.proc.pid)
+            sending = self.leases()
+            if any(
+                (event, self.webhook_ids[path]) in sending
+                and any(port_of(r) in ports for r in requests)
+                for (event, path), requests in self.arrivals().items()
+            ):
+                return ports
+            worker.signal(signal.SIGCONT)
+            self.receiver.wait_for(seen + 200, timeout=60)
+        raise AssertionError(f"the worker never held a sent, unrecorded delivery in {tries} tries")
 
     def stop(self) -> None:
         for process in [*self.workers, self.api_process]:
@@ -253,17 +306,19 @@ class TestScaleOut:
         self, cluster: Cluster
     ) -> None:
         lease = 5.0
-        cluster.start(workers=3, lease_seconds=lease)
+        # A worker may freeze in the middle of a statement, its claim's row locks
+        # held: the others end that session once it has stalled this long.
+        cluster.start(workers=3, lease_seconds=lease, stalled_session_seconds=lease)
+        # Answers take a moment, so a working worker always has some awaited.
+        cluster.receiver.default = Reply(200, delay=0.02)
         webhook_ids = cluster.subscribe(WEBHOOKS)
         expected = len(cluster.publish(500)) * len(webhook_ids)
         cluster.receiver.wait_for(expected // 2, timeout=120)
         frozen = cluster.workers[0]
-        assert frozen.proc is not None
-        frozen.signal(signal.SIGSTOP)
-        ports = source_ports(frozen.proc.pid)
+        ports = cluster.freeze_while_sending(frozen)
 
         # Everything is recorded as succeeded while it is still frozen.
-        cluster.all_succeeded(expected, timeout=120)
+        cluster.all_succeeded(expected, timeout=60)
         assert frozen.proc.poll() is None
         arrivals = cluster.arrivals()
         assert len(arrivals) == expected

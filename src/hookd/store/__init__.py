@@ -11,6 +11,7 @@
     ├── notifications    failures waiting for the owners' e-mail digest
     ├── recovery         re-queue a window of failed deliveries; cancel one
     ├── retention        purge what is finished and older than the retention
+    ├── sessions         (PostgreSQL) end hookd sessions stalled on a frozen process
     └── listener         (PostgreSQL, when asked) LISTEN for due deliveries → wakeup
 
 SQLite and PostgreSQL share this code through SQLAlchemy Core; where they
@@ -34,6 +35,7 @@ from hookd.store.notifications import NotificationRepository
 from hookd.store.notify import Listener
 from hookd.store.recovery import RecoveryRepository
 from hookd.store.retention import RetentionRepository
+from hookd.store.sessions import SessionRepository
 from hookd.store.webhooks import WebhookRepository
 
 __all__ = ["Store"]
@@ -56,6 +58,7 @@ class Store:
         self.notifications = NotificationRepository(engines)
         self.recovery = RecoveryRepository(engines)
         self.retention = RetentionRepository(engines)
+        self.sessions = SessionRepository(engines)
         self.listener: Listener | None = None
 
     @classmethod

@@ -261,25 +261,25 @@ def _claim(
             break
     if not picked:
         return None
+    in_picked, picked_params = tx.among(picked)
     claimed = tx.rows(
         "UPDATE deliveries SET status = 'sending', next_attempt_at = ?, claim_token = ?,"  # noqa: S608 (only names and ?)
-        f" updated_at = ? WHERE id IN {direct.marks_in(picked)}"
-        f" RETURNING {rows.DELIVERY_COLUMNS}",
-        (lease_end, token, now, *picked),
+        f" updated_at = ? WHERE id{in_picked} RETURNING {rows.DELIVERY_COLUMNS}",
+        (lease_end, token, now, *picked_params),
     )
     event_ids = sorted({r[rows.DELIVERY_EVENT_ID] for r in claimed if r[rows.DELIVERY_EVENT_ID]})
     webhook_ids = sorted({r[rows.DELIVERY_WEBHOOK_ID] for r in claimed})
-    found_events = (
-        tx.rows(
-            f"SELECT {rows.EVENT_COLUMNS} FROM events WHERE id IN {direct.marks_in(event_ids)}",  # noqa: S608
-            event_ids,
+    found_events: list[tuple[Any, ...]] = []
+    if event_ids:
+        in_events, event_params = tx.among(event_ids)
+        found_events = tx.rows(
+            f"SELECT {rows.EVENT_COLUMNS} FROM events WHERE id{in_events}",  # noqa: S608
+            event_params,
         )
-        if event_ids
-        else []
-    )
+    in_webhooks, webhook_params = tx.among(webhook_ids)
     found_webhooks = tx.rows(
-        f"SELECT {rows.WEBHOOK_COLUMNS} FROM webhooks WHERE id IN {direct.marks_in(webhook_ids)}",  # noqa: S608
-        webhook_ids,
+        f"SELECT {rows.WEBHOOK_COLUMNS} FROM webhooks WHERE id{in_webhooks}",  # noqa: S608
+        webhook_params,
     )
     return claimed, found_events, found_webhooks
 

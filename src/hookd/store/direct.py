@@ -15,6 +15,11 @@ transaction:
                  awaits the server, without the compile and parameter steps)
 
 SQL is written once with `?` placeholders; PostgreSQL gets `$1, $2, …`.
+A list of values is matched with `tx.among(values)`: `IN (?, ?, …)` on SQLite,
+`= ANY(?)` with one array on PostgreSQL, so that each statement has one text
+whatever the list's length and is prepared once per connection (asyncpg
+prepares every new text in a round trip of its own, and a process frozen in
+that round trip keeps its locks: store/sessions.py).
 Bodies must not touch the event loop: they run on another thread on SQLite.
 """
 
@@ -49,6 +54,10 @@ class Tx(Protocol):
 
     def count(self, sql: str, params: Params = ()) -> int:
         """Run a statement and return how many rows it changed."""
+        ...
+
+    def among(self, values: Sequence[Any]) -> tuple[str, Params]:
+        """Return SQL matching a column to `values` (` IN (…)`, ` = ANY(?)`) and its params."""
         ...
 
 
@@ -95,6 +104,9 @@ class _SqliteTx:
     def count(self, sql: str, params: Params = ()) -> int:
         return int(self._conn.execute(sql, params).rowcount)
 
+    def among(self, values: Sequence[Any]) -> tuple[str, Params]:
+        return f" IN {marks_in(values)}", tuple(values)
+
 
 class _SyncTx:
     dialect = "postgresql"
@@ -112,6 +124,9 @@ class _SyncTx:
 
     def count(self, sql: str, params: Params = ()) -> int:
         return int(self._conn.exec_driver_sql(_dollar(sql), tuple(params)).rowcount)
+
+    def among(self, values: Sequence[Any]) -> tuple[str, Params]:
+        return " = ANY(?)", (list(values),)
 
 
 _MARK = re.compile(r"\?")

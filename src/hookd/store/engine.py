@@ -11,7 +11,9 @@ PostgreSQL: every session ends a transaction left idle for 10 s. hookd's
 transactions wait on nothing but the database, so one idle that long belongs
 to a frozen or cut-off process; without the limit its row locks (a webhook's
 health row, say) would stall every other worker until it woke up. When such a
-process wakes, connections whose session was ended are replaced.
+process wakes, connections whose session was ended are replaced. A process
+frozen in the middle of a statement is outside that limit's reach: see
+store/sessions.py. hookd's sessions carry application_name `hookd`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 IDLE_IN_TRANSACTION_TIMEOUT = "10s"
+APPLICATION_NAME = "hookd"  # how hookd's own sessions are told apart (store/sessions.py)
 
 
 @dataclass(frozen=True)
@@ -66,10 +69,11 @@ def open_engines(url: str, *, pool_size: int = 10) -> Engines:
 def _postgres_setup(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
-        # A SET, not a startup parameter: pgbouncer refuses unknown startup parameters.
+        # SETs, not startup parameters: pgbouncer refuses unknown startup parameters.
         dbapi_connection.run_async(
             lambda conn: conn.execute(
-                f"SET idle_in_transaction_session_timeout = '{IDLE_IN_TRANSACTION_TIMEOUT}'"
+                f"SET idle_in_transaction_session_timeout = '{IDLE_IN_TRANSACTION_TIMEOUT}';"
+                f" SET application_name = '{APPLICATION_NAME}'"
             )
         )
 

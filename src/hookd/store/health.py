@@ -86,7 +86,7 @@ _HEALTH_NAMES = (
     "disable_after_failures",
     "disable_after_seconds",
 )
-_SELECT_HEALTH = f"SELECT {', '.join(_HEALTH_NAMES)} FROM webhooks WHERE id IN "  # noqa: S608
+_SELECT_HEALTH = f"SELECT {', '.join(_HEALTH_NAMES)} FROM webhooks WHERE id"  # noqa: S608
 _SET_HEALTH = (
     "UPDATE webhooks SET failure_streak = ?, failing_since = ?, last_success_at = ?,"
     " circuit_open_until = ?, last_error = COALESCE(?, last_error) WHERE id = ?"
@@ -103,11 +103,10 @@ def load(tx: direct.Tx, records: Sequence[AttemptRecord]) -> Loaded:
     if not webhook_ids:
         return {}, set()
     lock = " FOR UPDATE" if tx.dialect == "postgresql" else ""
+    in_webhooks, params = tx.among(webhook_ids)
     found = {
         row[0]: SimpleNamespace(**dict(zip(_HEALTH_NAMES, row, strict=True)))
-        for row in tx.rows(
-            f"{_SELECT_HEALTH}{direct.marks_in(webhook_ids)} ORDER BY id{lock}", webhook_ids
-        )
+        for row in tx.rows(f"{_SELECT_HEALTH}{in_webhooks} ORDER BY id{lock}", params)
     }
     retried = sorted(
         {
@@ -121,12 +120,13 @@ def load(tx: direct.Tx, records: Sequence[AttemptRecord]) -> Loaded:
     )
     once_failed: set[str] = set()
     if retried:
+        in_retried, params = tx.among(retried)
         once_failed = {
             row[0]
             for row in tx.rows(
-                "SELECT DISTINCT delivery_id FROM attempts WHERE delivery_id IN"  # noqa: S608
-                f" {direct.marks_in(retried)} AND outcome IN {direct.marks_in(_FAILED_FOR_GOOD)}",
-                [*retried, *_FAILED_FOR_GOOD],
+                f"SELECT DISTINCT delivery_id FROM attempts WHERE delivery_id{in_retried}"  # noqa: S608
+                f" AND outcome IN {direct.marks_in(_FAILED_FOR_GOOD)}",
+                [*params, *_FAILED_FOR_GOOD],
             )
         }
     return found, once_failed
