@@ -57,6 +57,10 @@ class TestDocs:
         assert js.status_code == 200 and len(js.content) > 100_000
         spec = httpx.get(f"{hookd.url}/openapi.json").json()
         assert "/v1/apps/{app}/webhooks" in spec["paths"]
+        # Publishing answers without a response-model pass; its answer is still documented.
+        for path, model in (("", "PublishedOut"), ("/batch", "PublishedBatchOut")):
+            answer = spec["paths"][f"/v1/apps/{{app}}/events{path}"]["post"]["responses"]["202"]
+            assert answer["content"]["application/json"]["schema"]["$ref"].endswith(model)
 
 
 class TestCli:

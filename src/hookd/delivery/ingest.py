@@ -38,59 +38,73 @@ def choose(event: NewEvent, targets: Sequence[FanoutTarget]) -> list[str]:
     return [t.webhook_id for t in targets if matches_filter(t.filter, data)]
 
 
-class Ingest:
-    """Publish events; single events from concurrent requests share a transaction.
+# Events one group commit takes at most (a batch call bigger than this commits alone).
+GROUP_EVENTS = 2000
 
-    While one publishing transaction runs, the events that arrive queue up and
-    the next transaction takes them all (a group commit). Nobody waits for a
-    timer: at low load each event commits alone, at high load many commit
-    together, and each caller is answered only after its own event committed.
+
+class Ingest:
+    """Publish events; publishes from concurrent requests share a transaction.
+
+    While one publishing transaction runs, the calls that arrive queue up and
+    the next transaction takes them all, single events and batches alike (a
+    group commit), up to GROUP_EVENTS events. Nobody waits for a timer: at low
+    load each call commits alone, at high load many commit together, and each
+    caller is answered only after its own events committed. If a transaction
+    fails, every call in it gets the error; none is acknowledged.
     """
 
     def __init__(self, store: Store, settings: Settings) -> None:
         self._store = store
         self._settings = settings
-        self._waiting: list[tuple[str, NewEvent, asyncio.Future[Published]]] = []
+        self._waiting: list[_Call] = []
         self._committer: asyncio.Task[None] | None = None
 
     async def publish(self, app_id: str, items: Sequence[EventIn]) -> list[Published]:
         """Validate and store events with their deliveries; returns one result per item."""
         new: list[NewEvent] = []
         for i, item in enumerate(items):
-            where = f"[{i}]." if len(items) > 1 else ""
             if not is_event_type_name(item.type):
+                where = f"[{i}]." if len(items) > 1 else ""
                 raise Invalid(f"{where}type", f"{item.type!r} is not an event type (noun.verb)")
             if item.idempotency_key is not None and not (0 < len(item.idempotency_key) <= 256):
+                where = f"[{i}]." if len(items) > 1 else ""
                 raise Invalid(f"{where}id", "idempotency key must be 1 to 256 characters")
             new.append(NewEvent(item.type, orjson.dumps(item.data).decode(), item.idempotency_key))
-        if len(new) == 1:
-            return [await self._join(app_id, new[0])]
-        return await self._commit(app_id, new)
-
-    async def _join(self, app_id: str, event: NewEvent) -> Published:
-        done: asyncio.Future[Published] = asyncio.get_running_loop().create_future()
-        self._waiting.append((app_id, event, done))
+        call = _Call(app_id, new, asyncio.get_running_loop().create_future())
+        self._waiting.append(call)
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._commit_waiting())
-        return await done
+        return await call.done
 
     async def _commit_waiting(self) -> None:
         while self._waiting:
-            group, self._waiting = self._waiting, []
-            by_app: dict[str, list[tuple[NewEvent, asyncio.Future[Published]]]] = {}
-            for app_id, event, done in group:
-                by_app.setdefault(app_id, []).append((event, done))
-            for app_id, entries in by_app.items():
-                try:
-                    results = await self._commit(app_id, [event for event, _ in entries])
-                except Exception as exc:  # each waiting caller gets the error, none is lost
-                    for _, done in entries:
-                        if not done.done():
-                            done.set_exception(exc)
-                    continue
-                for (_, done), result in zip(entries, results, strict=True):
-                    if not done.done():
-                        done.set_result(result)
+            group = self._take_group()
+            try:
+                results = await self._commit(group[0].app_id, [e for c in group for e in c.new])
+            except Exception as exc:  # each waiting caller gets the error, none is lost
+                for call in group:
+                    if not call.done.done():
+                        call.done.set_exception(exc)
+                continue
+            start = 0
+            for call in group:
+                end = start + len(call.new)
+                if not call.done.done():
+                    call.done.set_result(results[start:end])
+                start = end
+
+    def _take_group(self) -> list[_Call]:
+        """Take the oldest waiting call and those of its app after it, up to GROUP_EVENTS."""
+        first, *rest = self._waiting
+        group, left, size = [first], [], len(first.new)
+        for call in rest:
+            if call.app_id == first.app_id and size + len(call.new) <= GROUP_EVENTS:
+                group.append(call)
+                size += len(call.new)
+            else:
+                left.append(call)
+        self._waiting = left
+        return group
 
     async def _commit(self, app_id: str, new: Sequence[NewEvent]) -> list[Published]:
         published = await self._store.events.publish(
@@ -104,3 +118,12 @@ class Ingest:
         EVENTS_INGESTED.inc(len(fresh))
         DELIVERIES_CREATED.inc(sum(p.deliveries for p in fresh))
         return published
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One publish call waiting for its turn in a group commit."""
+
+    app_id: str
+    new: list[NewEvent]
+    done: asyncio.Future[list[Published]]

@@ -14,6 +14,10 @@ transaction:
     PostgreSQL   through `run_sync` (asyncpg is async; each statement still
                  awaits the server, without the compile and parameter steps)
 
+`transaction(engine, body)` runs `body` in a transaction of its own; on SQLite
+BEGIN IMMEDIATE, the body and COMMIT are that same one hop, so the write lock
+(and the one write connection) is held for no event-loop turn at all.
+
 SQL is written once with `?` placeholders; PostgreSQL gets `$1, $2, …`.
 A list of values is matched with `tx.among(values)`: `IN (?, ?, …)` on SQLite,
 `= ANY(?)` with one array on PostgreSQL, so that each statement has one text
@@ -31,9 +35,9 @@ from functools import lru_cache
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-__all__ = ["Tx", "marks", "marks_in", "run"]
+__all__ = ["Tx", "marks", "marks_in", "run", "transaction"]
 
 T = TypeVar("T")
 Params = Sequence[Any]
@@ -84,8 +88,34 @@ async def run(conn: AsyncConnection, body: Callable[[Tx], T]) -> T:
     return await conn.run_sync(lambda sync: body(_SyncTx(sync)))
 
 
+async def transaction(engine: AsyncEngine, body: Callable[[Tx], T]) -> T:
+    """Run `body` in a transaction of its own on `engine`: committed if it returns."""
+    if engine.dialect.name != "sqlite":
+        async with engine.begin() as conn:
+            return await run(conn, body)
+    # The connection is in autocommit mode (store/engine.py): SQLAlchemy sees no
+    # transaction of its own here, and its rollback on release finds none open.
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        result: T = await driver._execute(_whole, driver._conn, body)
+        return result
+
+
 def _in_thread(connection: Any, body: Callable[[Tx], T]) -> T:
     return body(_SqliteTx(connection))
+
+
+def _whole(connection: Any, body: Callable[[Tx], T]) -> T:
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        result = body(_SqliteTx(connection))
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+    return result
 
 
 class _SqliteTx:

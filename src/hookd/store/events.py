@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Sequence
-from functools import partial
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookd import ids
 from hookd.domain.matching import patterns_matching
 from hookd.domain.models import DeliveryStatus, Webhook
 from hookd.store import direct, rows
 from hookd.store.engine import Engines
-from hookd.store.notify import notify
+from hookd.store.notify import CHANNEL
 from hookd.store.records import Claimed, FanoutTarget, NewEvent, Published, StoredEvent
-from hookd.store.tables import deliveries, events, webhook_events, webhooks
+from hookd.store.tables import deliveries, events
 
 # Chooses, for one event, which of the subscribed webhooks get a delivery.
 Chooser = Callable[[NewEvent, Sequence[FanoutTarget]], Sequence[str]]
@@ -39,52 +38,15 @@ class EventRepository:
         idempotency_window: float,
         status: DeliveryStatus = DeliveryStatus.PENDING,
     ) -> list[Published]:
-        """Store events and their deliveries atomically; repeat keys return the original."""
-        async with self._db.write.begin() as conn:
-            earlier = await self._earlier(conn, app_id, new, now - idempotency_window)
-            targets = await self._targets(conn, app_id, {e.type for e in new})
-            # A queued webhook's deliveries wait for a batch flush (store/batches.py).
-            queued = {t.webhook_id for ts in targets.values() for t in ts if t.mode == "queued"}
-            out: list[Published] = []
-            event_rows: list[tuple[Any, ...]] = []
-            delivery_rows: list[tuple[Any, ...]] = []
-            seen: dict[str, Published] = {}
-            for item in new:
-                key = item.idempotency_key
-                if key and key in seen:
-                    out.append(Published(seen[key].event, seen[key].deliveries, True))
-                    continue
-                if key and key in earlier:
-                    out.append(earlier[key])
-                    continue
-                stored = StoredEvent(
-                    id=ids.new_id("evt", now),
-                    app_id=app_id,
-                    type=item.type,
-                    data_json=item.data_json,
-                    timestamp=now,
-                    live=item.live,
-                    idempotency_key=key,
-                )
-                event_rows.append(
-                    (stored.id, app_id, item.type, item.data_json, now, item.live, key, now)
-                )
-                chosen = choose(item, targets.get(item.type, ())) if targets.get(item.type) else ()
-                for webhook_id in chosen:
-                    waits = webhook_id in queued and status is DeliveryStatus.PENDING
-                    state = QUEUED if waits else status.value
-                    delivery_id = ids.new_id("dlv", now)
-                    delivery_rows.append(
-                        (delivery_id, app_id, webhook_id, stored.id, state, now, now, now)
-                    )
-                published = Published(stored, len(chosen), False)
-                if key:
-                    seen[key] = published
-                out.append(published)
-            await direct.run(conn, partial(_insert, event_rows, delivery_rows))
-            if any(row[_STATE] == PENDING for row in delivery_rows):
-                await notify(conn)
-        if delivery_rows:
+        """Store events and their deliveries atomically; repeat keys return the original.
+
+        Which webhooks are subscribed is read in the same transaction as the
+        inserts, and both happen in one hop (`direct.run`): the write lock is
+        held only for that.
+        """
+        plan = _Plan(app_id, new, choose, now, now - idempotency_window, status)
+        out, owed = await direct.transaction(self._db.write, plan.write)
+        if owed:
             self._on_commit()
         return out
 
@@ -124,63 +86,6 @@ class EventRepository:
             row = (await conn.execute(query)).first()
         return rows.event(row) if row else None
 
-    async def _earlier(
-        self, conn: AsyncConnection, app_id: str, new: Sequence[NewEvent], since: float
-    ) -> dict[str, Published]:
-        keys = sorted({e.idempotency_key for e in new if e.idempotency_key})
-        if not keys:
-            return {}
-        query = sa.select(events).where(
-            events.c.app_id == app_id, events.c.idempotency_key.in_(keys)
-        )
-        found: dict[str, Published] = {}
-        stale: list[str] = []
-        for row in await conn.execute(query):
-            if row.created_at < since:
-                stale.append(row.idempotency_key)
-                continue
-            count = (
-                await conn.execute(
-                    sa.select(sa.func.count()).where(deliveries.c.event_id == row.id)
-                )
-            ).scalar_one()
-            found[row.idempotency_key] = Published(rows.event(row), count, True)
-        if stale:
-            # The window has passed: the key may be used again.
-            await conn.execute(
-                events.update()
-                .where(events.c.app_id == app_id, events.c.idempotency_key.in_(stale))
-                .values(idempotency_key=None)
-            )
-        return found
-
-    async def _targets(
-        self, conn: AsyncConnection, app_id: str, types: set[str]
-    ) -> dict[str, list[FanoutTarget]]:
-        wanted: dict[str, list[str]] = {}
-        for event_type in types:
-            for pattern in patterns_matching(event_type):
-                wanted.setdefault(pattern, []).append(event_type)
-        query = (
-            sa.select(webhook_events.c.pattern, webhooks.c.id, webhooks.c.filter, webhooks.c.mode)
-            .join(webhooks, webhooks.c.id == webhook_events.c.webhook_id)
-            .where(
-                webhook_events.c.app_id == app_id,
-                webhook_events.c.pattern.in_(sorted(wanted)),
-                webhooks.c.enabled.is_(True),
-            )
-        )
-        by_type: dict[str, dict[str, FanoutTarget]] = {}
-        for pattern, webhook_id, filter_json, mode in await conn.execute(query):
-            target = FanoutTarget(
-                webhook_id, orjson.loads(filter_json) if filter_json else None, mode
-            )
-            for event_type in wanted[pattern]:
-                by_type.setdefault(event_type, {})[webhook_id] = target
-        return {
-            t: sorted(found.values(), key=lambda x: x.webhook_id) for t, found in by_type.items()
-        }
-
 
 QUEUED = DeliveryStatus.QUEUED.value
 PENDING = DeliveryStatus.PENDING.value
@@ -192,15 +97,126 @@ _INSERT_DELIVERY = (
     "INSERT INTO deliveries (id, app_id, webhook_id, event_id, status, next_attempt_at,"
     " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_STATE = 4  # where a delivery row (as _INSERT_DELIVERY takes it) holds its status
 
 
-def _insert(
-    event_rows: Sequence[tuple[Any, ...]], delivery_rows: Sequence[tuple[Any, ...]], tx: direct.Tx
-) -> None:
-    """Write new events and their deliveries (columns left out take their defaults)."""
-    tx.many(_INSERT_EVENT, event_rows)
-    tx.many(_INSERT_DELIVERY, delivery_rows)
+_TARGETS = (
+    "SELECT webhook_events.pattern, webhooks.id, webhooks.filter, webhooks.mode"
+    " FROM webhook_events JOIN webhooks ON webhooks.id = webhook_events.webhook_id"
+    " WHERE webhook_events.app_id = ? AND webhooks.enabled = ? AND webhook_events.pattern"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """One publish call's events, written by `write` inside the caller's transaction."""
+
+    app_id: str
+    new: Sequence[NewEvent]
+    choose: Chooser
+    now: float
+    keys_since: float  # idempotency keys used before this are free again
+    status: DeliveryStatus
+
+    def write(self, tx: direct.Tx) -> tuple[list[Published], int]:
+        """Insert the events and their deliveries; return the results and how many are owed."""
+        app_id, now = self.app_id, self.now
+        earlier = _earlier(tx, app_id, self.new, self.keys_since)
+        targets = _targets(tx, app_id, {e.type for e in self.new})
+        # A queued webhook's deliveries wait for a batch flush (store/batches.py).
+        queued = {t.webhook_id for ts in targets.values() for t in ts if t.mode == "queued"}
+        pending_state = self.status is DeliveryStatus.PENDING
+        out: list[Published] = []
+        event_rows: list[tuple[Any, ...]] = []
+        owed: list[tuple[str, str, str]] = []  # (webhook id, event id, state)
+        seen: dict[str, Published] = {}
+        event_ids = iter(ids.new_ids("evt", len(self.new), now))
+        for item in self.new:
+            key = item.idempotency_key
+            if key and key in seen:
+                out.append(Published(seen[key].event, seen[key].deliveries, True))
+                continue
+            if key and key in earlier:
+                out.append(earlier[key])
+                continue
+            stored = StoredEvent(
+                next(event_ids), app_id, item.type, item.data_json, now, item.live, key
+            )
+            event_rows.append(
+                (stored.id, app_id, item.type, item.data_json, now, item.live, key, now)
+            )
+            subscribed = targets.get(item.type)
+            chosen = self.choose(item, subscribed) if subscribed else ()
+            for webhook_id in chosen:
+                waits = pending_state and webhook_id in queued
+                owed.append((webhook_id, stored.id, QUEUED if waits else self.status.value))
+            published = Published(stored, len(chosen), False)
+            if key:
+                seen[key] = published
+            out.append(published)
+        delivery_ids = ids.new_ids("dlv", len(owed), now) if owed else []
+        tx.many(_INSERT_EVENT, event_rows)
+        tx.many(
+            _INSERT_DELIVERY,
+            [
+                (delivery_id, app_id, webhook_id, event_id, state, now, now, now)
+                for delivery_id, (webhook_id, event_id, state) in zip(
+                    delivery_ids, owed, strict=True
+                )
+            ],
+        )
+        if tx.dialect == "postgresql" and any(state == PENDING for _, _, state in owed):
+            tx.rows("SELECT pg_notify(?, '')", (CHANNEL,))  # wakes workers at COMMIT
+        return out, len(owed)
+
+
+def _earlier(
+    tx: direct.Tx, app_id: str, new: Sequence[NewEvent], since: float
+) -> dict[str, Published]:
+    """Return what earlier events with these idempotency keys published; free stale keys."""
+    keys = sorted({e.idempotency_key for e in new if e.idempotency_key})
+    if not keys:
+        return {}
+    among, params = tx.among(keys)
+    found: dict[str, Published] = {}
+    stale: list[str] = []
+    for *event_row, created_at in tx.rows(
+        f"SELECT {rows.EVENT_COLUMNS}, created_at FROM events"  # noqa: S608
+        f" WHERE app_id = ? AND idempotency_key{among}",
+        (app_id, *params),
+    ):
+        event = rows.event_from_tuple(tuple(event_row))
+        key = event.idempotency_key
+        assert key is not None
+        if created_at < since:
+            stale.append(key)
+            continue
+        [(count,)] = tx.rows("SELECT count(*) FROM deliveries WHERE event_id = ?", (event.id,))
+        found[key] = Published(event, count, True)
+    if stale:
+        # The window has passed: the key may be used again.
+        among, params = tx.among(stale)
+        tx.count(
+            f"UPDATE events SET idempotency_key = NULL WHERE app_id = ? AND idempotency_key{among}",  # noqa: S608
+            (app_id, *params),
+        )
+    return found
+
+
+def _targets(tx: direct.Tx, app_id: str, types: set[str]) -> dict[str, list[FanoutTarget]]:
+    """Return, by event type, the enabled webhooks subscribed to it (by id)."""
+    wanted: dict[str, list[str]] = {}
+    for event_type in types:
+        for pattern in patterns_matching(event_type):
+            wanted.setdefault(pattern, []).append(event_type)
+    among, params = tx.among(sorted(wanted))
+    by_type: dict[str, dict[str, FanoutTarget]] = {}
+    for pattern, webhook_id, filter_json, mode in tx.rows(
+        _TARGETS + among, (app_id, True, *params)
+    ):
+        target = FanoutTarget(webhook_id, orjson.loads(filter_json) if filter_json else None, mode)
+        for event_type in wanted[pattern]:
+            by_type.setdefault(event_type, {})[webhook_id] = target
+    return {t: sorted(found.values(), key=lambda x: x.webhook_id) for t, found in by_type.items()}
 
 
 def _delivery_row(

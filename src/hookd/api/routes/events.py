@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Response
 
 from hookd.api.deps import AppDep, RuntimeDep
-from hookd.api.schemas import EventBatchIn, EventIn, EventOut, PublishedOut
+from hookd.api.schemas import EventBatchIn, EventIn, EventOut, PublishedBatchOut, PublishedOut
 from hookd.delivery.ingest import EventIn as NewEventIn
 from hookd.errors import Invalid, NotFound
 
@@ -17,25 +17,28 @@ router = APIRouter(prefix="/v1/apps/{app}/events", tags=["events"])
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=256)]
 
 
-@router.post("", status_code=202)
+@router.post("", status_code=202, response_model=PublishedOut)
 async def publish(
     body: EventIn, app: AppDep, rt: RuntimeDep, idempotency_key: IdempotencyKey = None
-) -> PublishedOut:
+) -> Response:
     """Publish one event; 202 once it and its deliveries are stored."""
     key = idempotency_key or body.id
-    [published] = await rt.ingest.publish(app.id, [NewEventIn(body.type, body.data, key)])
-    return PublishedOut.of(published)
+    published = await rt.ingest.publish(app.id, [NewEventIn(body.type, body.data, key)])
+    return _accepted(PublishedOut.dicts(published)[0])
 
 
-@router.post("/batch", status_code=202)
-async def publish_batch(
-    body: EventBatchIn, app: AppDep, rt: RuntimeDep
-) -> dict[str, list[PublishedOut]]:
+@router.post("/batch", status_code=202, response_model=PublishedBatchOut)
+async def publish_batch(body: EventBatchIn, app: AppDep, rt: RuntimeDep) -> Response:
     """Publish up to 1,000 events in one transaction."""
     if len(body.events) > rt.settings.batch_max_events:
         raise Invalid("events", f"at most {rt.settings.batch_max_events} events per call")
     items = [NewEventIn(e.type, e.data, e.id) for e in body.events]
-    return {"data": [PublishedOut.of(p) for p in await rt.ingest.publish(app.id, items)]}
+    return _accepted({"data": PublishedOut.dicts(await rt.ingest.publish(app.id, items))})
+
+
+def _accepted(content: Any) -> Response:
+    """Answer 202 with `content` as JSON, serialised once by orjson (no response model pass)."""
+    return Response(orjson.dumps(content), status_code=202, media_type="application/json")
 
 
 @router.get("/{event_id}")
