@@ -26,11 +26,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookd import ids
 from hookd.domain.models import FINISHED, PARKED_AT, Delivery, DeliveryStatus, Webhook
-from hookd.store import rows
+from hookd.store import direct, rows
 from hookd.store.engine import Engines
 from hookd.store.notify import notify
 from hookd.store.records import Claimed, StoredEvent
-from hookd.store.tables import batch_events, deliveries, events, webhooks
+from hookd.store.tables import batch_events, deliveries, webhooks
 
 __all__ = ["Batch", "BatchRepository", "FlushDue", "claimed_batches", "forget_webhook"]
 
@@ -165,7 +165,8 @@ class BatchRepository:
     async def events(self, batch_id: str) -> list[StoredEvent]:
         """Return the events a batch carries, in the order it sends them."""
         async with self._db.read.connect() as conn:
-            return (await _events_of(conn, [batch_id])).get(batch_id, [])
+            carried = await direct.run(conn, lambda tx: carried_events(tx, [batch_id]))
+        return carried.get(batch_id, [])
 
     async def settle(self, batch_ids: Sequence[str], *, now: float) -> int:
         """Give the deliveries a finished batch carried the batch's outcome; count batches."""
@@ -254,17 +255,13 @@ class BatchRepository:
         return result.rowcount > 0
 
 
-async def claimed_batches(
-    conn: AsyncConnection,
+def claimed_batches(
     claimed: Sequence[Delivery],
     claim_token: str,
     found_webhooks: Mapping[str, Webhook],
+    carried: Mapping[str, Sequence[StoredEvent]],
 ) -> list[Claimed]:
     """Return the batches among freshly claimed deliveries, with the events they carry."""
-    wanted = [d for d in claimed if d.kind == "batch" and d.webhook_id in found_webhooks]
-    if not wanted:
-        return []
-    carried = await _events_of(conn, [d.id for d in wanted])
     return [
         Claimed(
             d,
@@ -273,8 +270,30 @@ async def claimed_batches(
             found_webhooks[d.webhook_id],
             tuple(carried.get(d.id, ())),
         )
-        for d in wanted
+        for d in claimed
+        if d.kind == "batch" and d.webhook_id in found_webhooks
     ]
+
+
+_CARRIED = (
+    "SELECT batch_events.batch_id, "  # noqa: S608 (names only)
+    + ", ".join(f"events.{c.strip()}" for c in rows.EVENT_COLUMNS.split(","))
+    + " FROM batch_events JOIN events ON events.id = batch_events.event_id"
+    " WHERE batch_events.batch_id"
+)
+
+
+def carried_events(tx: direct.Tx, batch_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
+    """Return the events each of these batches carries, in their order (inside a claim)."""
+    if not batch_ids:
+        return {}
+    among, params = tx.among(batch_ids)
+    out: dict[str, list[StoredEvent]] = {}
+    for batch_id, *event in tx.rows(
+        f"{_CARRIED}{among} ORDER BY batch_events.batch_id, batch_events.position", params
+    ):
+        out.setdefault(batch_id, []).append(rows.event_from_tuple(tuple(event)))
+    return out
 
 
 async def forget_webhook(conn: AsyncConnection, webhook_id: str) -> None:
@@ -283,18 +302,3 @@ async def forget_webhook(conn: AsyncConnection, webhook_id: str) -> None:
         deliveries.c.webhook_id == webhook_id, deliveries.c.kind == "batch"
     )
     await conn.execute(batch_events.delete().where(batch_events.c.batch_id.in_(theirs)))
-
-
-async def _events_of(
-    conn: AsyncConnection, batch_ids: Sequence[str]
-) -> dict[str, list[StoredEvent]]:
-    query = (
-        sa.select(batch_events.c.batch_id.label("carried_by"), events)
-        .join(events, events.c.id == batch_events.c.event_id)
-        .where(batch_events.c.batch_id.in_(batch_ids))
-        .order_by(batch_events.c.batch_id, batch_events.c.position)
-    )
-    out: dict[str, list[StoredEvent]] = {}
-    for row in await conn.execute(query):
-        out.setdefault(row.carried_by, []).append(rows.event(row))
-    return out

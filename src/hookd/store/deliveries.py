@@ -13,11 +13,11 @@ import sqlalchemy as sa
 from hookd.domain.health import Limits
 from hookd.domain.models import FINISHED, PARKED_AT, DeliveryStatus
 from hookd.store import direct, health, rows
-from hookd.store.batches import claimed_batches
+from hookd.store.batches import carried_events, claimed_batches
 from hookd.store.engine import Engines
 from hookd.store.health import Incident
 from hookd.store.notify import notify
-from hookd.store.records import AttemptRecord, Claimed, DeliveryDetail, Page
+from hookd.store.records import AttemptRecord, Claimed, DeliveryDetail, Page, StoredEvent
 from hookd.store.tables import attempts, deliveries
 
 # Written as literal SQL on purpose: with bound parameters (`status IN (?, ?)`)
@@ -53,16 +53,15 @@ class DeliveryRepository:
         """
         token = secrets.token_hex(8)
         rooms = _Rooms(dict(room or {}), limit if default_room is None else default_room)
-        async with self._db.write.begin() as conn:
-            found = await direct.run(
-                conn, partial(_claim, limit, now + lease_seconds, token, now, rooms)
-            )
-            if not found:
-                return []
-            claimed = [rows.delivery_from_tuple(r) for r in found[0]]
-            found_events = {r[0]: rows.event_from_tuple(r) for r in found[1]}
-            found_webhooks = {r[0]: rows.webhook_from_tuple(r) for r in found[2]}
-            batches = await claimed_batches(conn, claimed, token, found_webhooks)
+        found = await direct.transaction(
+            self._db.write, partial(_claim, limit, now + lease_seconds, token, now, rooms)
+        )
+        if not found:
+            return []
+        claimed = [rows.delivery_from_tuple(r) for r in found[0]]
+        found_events = {r[0]: rows.event_from_tuple(r) for r in found[1]}
+        found_webhooks = {r[0]: rows.webhook_from_tuple(r) for r in found[2]}
+        batches = claimed_batches(claimed, token, found_webhooks, found[3])
         return [
             Claimed(d, token, found_events[d.event_id], found_webhooks[d.webhook_id])
             for d in claimed
@@ -84,9 +83,9 @@ class DeliveryRepository:
         """
         if not records:
             return []
-        async with self._db.write.begin() as conn:
-            loaded = await direct.run(conn, partial(_record, records, now))
-            return await health.apply(conn, records, loaded, now=now, limits=limits, mail=mail)
+        return await direct.transaction(
+            self._db.write, partial(_record, records, now, limits, mail)
+        )
 
     async def release(self, claimed: Sequence[Claimed], *, now: float) -> None:
         """Give leased deliveries back so any worker can take them now."""
@@ -207,7 +206,12 @@ class DeliveryRepository:
         return float(value) if value is not None else None
 
 
-Found = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]
+Found = tuple[
+    list[tuple[Any, ...]],  # the claimed deliveries
+    list[tuple[Any, ...]],  # their events
+    list[tuple[Any, ...]],  # their webhooks
+    dict[str, list[StoredEvent]],  # the events each claimed batch carries
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +285,8 @@ def _claim(
         f"SELECT {rows.WEBHOOK_COLUMNS} FROM webhooks WHERE id{in_webhooks}",  # noqa: S608
         webhook_params,
     )
-    return claimed, found_events, found_webhooks
+    batch_ids = [r[rows.DELIVERY_ID] for r in claimed if r[rows.DELIVERY_KIND] == "batch"]
+    return claimed, found_events, found_webhooks, carried_events(tx, batch_ids)
 
 
 _INSERT_ATTEMPT = (
@@ -294,8 +299,10 @@ _SETTLE = (
 )
 
 
-def _record(records: Sequence[AttemptRecord], now: float, tx: direct.Tx) -> health.Loaded:
-    """Write the attempts and their deliveries' new state; read their webhooks' health."""
+def _record(
+    records: Sequence[AttemptRecord], now: float, limits: Limits, mail: bool, tx: direct.Tx
+) -> list[Incident]:
+    """Write the attempts, their deliveries' new state and their webhooks' health."""
     tx.many(_INSERT_ATTEMPT, [rows.attempt_tuple(r.attempt) for r in records])
     tx.many(
         _SETTLE,
@@ -313,4 +320,5 @@ def _record(records: Sequence[AttemptRecord], now: float, tx: direct.Tx) -> heal
             for r in records
         ],
     )
-    return health.load(tx, records)
+    loaded = health.load(tx, records)
+    return health.apply(tx, records, loaded, now=now, limits=limits, mail=mail)

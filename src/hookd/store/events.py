@@ -15,7 +15,7 @@ from hookd.domain.matching import patterns_matching
 from hookd.domain.models import DeliveryStatus, Webhook
 from hookd.store import direct, rows
 from hookd.store.engine import Engines
-from hookd.store.notify import CHANNEL
+from hookd.store.notify import notify_in
 from hookd.store.records import Claimed, FanoutTarget, NewEvent, Published, StoredEvent
 from hookd.store.tables import deliveries, events
 
@@ -164,8 +164,8 @@ class _Plan:
                 )
             ],
         )
-        if tx.dialect == "postgresql" and any(state == PENDING for _, _, state in owed):
-            tx.rows("SELECT pg_notify(?, '')", (CHANNEL,))  # wakes workers at COMMIT
+        if any(state == PENDING for _, _, state in owed):
+            notify_in(tx)  # wakes workers in other processes at COMMIT
         return out, len(owed)
 
 

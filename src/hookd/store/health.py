@@ -1,7 +1,9 @@
 """Webhook health, written in the transaction that records the attempts changing it.
 
 `DeliveryRepository.record` writes the attempts and their deliveries' new
-state and, in the same statements, `load`s health; then it calls `apply`:
+state, `load`s health and `apply`s it, all in one `direct.transaction` (on
+SQLite one hop to the connection's thread: the write lock is held for the
+statements only, never across an event-loop turn):
 
     load: lock the webhooks the batch touched, in id order (workers never deadlock)
     fold each one's attempts and judge (domain/health.py); write failure_streak,
@@ -26,7 +28,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookd import ids
 from hookd.domain import operational
@@ -34,9 +35,9 @@ from hookd.domain.health import Health, Limits, Try, judge
 from hookd.domain.models import PARKED_AT, DeliveryStatus
 from hookd.store import direct
 from hookd.store.engine import Engines
-from hookd.store.notify import notify
+from hookd.store.notify import notify_in
 from hookd.store.records import AttemptRecord, Claimed
-from hookd.store.tables import deliveries, notifications, webhooks
+from hookd.store.tables import deliveries, webhooks
 from hookd.store.webhooks import disable
 
 __all__ = ["DELIVERY_FAILED", "WEBHOOK_DISABLED", "CircuitRepository", "Incident", "apply"]
@@ -132,8 +133,8 @@ def load(tx: direct.Tx, records: Sequence[AttemptRecord]) -> Loaded:
     return found, once_failed
 
 
-async def apply(
-    conn: AsyncConnection,
+def apply(
+    tx: direct.Tx,
     records: Sequence[AttemptRecord],
     loaded: Loaded,
     *,
@@ -150,7 +151,7 @@ async def apply(
         return []
     found, once_failed = loaded
     incidents: list[Incident] = []
-    notes: list[dict[str, Any]] = []
+    notes: list[tuple[Any, ...]] = []
     changes: list[tuple[Any, ...]] = []
     for webhook_id in sorted(per_webhook):
         row = found.get(webhook_id)
@@ -201,10 +202,10 @@ async def apply(
                 incidents.append(_delivery_incident(operational.DELIVERY_RECOVERED, r, about))
         if not row.enabled:
             # Attempts in flight when it was disabled: what they left pending waits too.
-            await _park(conn, [r.attempt.delivery_id for r in batch if r.status is _WAITS])
+            _park(tx, [r.attempt.delivery_id for r in batch if r.status is _WAITS])
         if reason is not None:
             if row.enabled:
-                await disable(conn, webhook_id, reason, now)
+                disable(tx, webhook_id, reason, now)
                 incidents.append(
                     Incident(
                         operational.WEBHOOK_DISABLED,
@@ -218,65 +219,70 @@ async def apply(
                 if mails:
                     notes.append(_note(row.app_id, webhook_id, WEBHOOK_DISABLED, now, error=reason))
         elif verdict.circuit_opened and health.circuit_open_until is not None:
-            await _hold(conn, webhook_id, health.circuit_open_until, limits.circuit_interval)
+            _hold(tx, webhook_id, health.circuit_open_until, limits.circuit_interval)
         elif verdict.circuit_closed and before.circuit_open_until is not None:
             held_until = before.circuit_open_until + limits.circuit_interval
-            await _let_go(conn, webhook_id, held_until, now)
-    if changes:
-        await direct.run(conn, lambda tx: tx.many(_SET_HEALTH, changes))
-    if notes:
-        await conn.execute(notifications.insert(), notes)
+            _let_go(tx, webhook_id, held_until, now)
+    tx.many(_SET_HEALTH, changes)
+    tx.many(_INSERT_NOTE, notes)
     return incidents
 
 
-async def _park(conn: AsyncConnection, delivery_ids: Sequence[str]) -> None:
+# Literal statuses, as in claims: a bound one keeps the partial indexes out of reach.
+_PARK = "UPDATE deliveries SET next_attempt_at = ? WHERE status = 'pending' AND id"
+_DELAY_PENDING = (
+    "UPDATE deliveries SET next_attempt_at = ?"
+    " WHERE webhook_id = ? AND status = 'pending' AND next_attempt_at < ?"
+)
+_PROBE_FIRST = (
+    "UPDATE deliveries SET next_attempt_at = ? WHERE id = (SELECT id FROM deliveries"
+    " WHERE webhook_id = ? AND status = 'pending' AND next_attempt_at = ?"
+    " ORDER BY id LIMIT 1)"
+)
+_LET_GO = (
+    "UPDATE deliveries SET next_attempt_at = ?"
+    " WHERE webhook_id = ? AND status = 'pending'"
+    " AND next_attempt_at > ? AND next_attempt_at <= ?"
+)
+_NOTE_COLUMNS = (
+    "id",
+    "app_id",
+    "webhook_id",
+    "kind",
+    "delivery_id",
+    "event_id",
+    "event_type",
+    "error",
+    "created_at",
+    "sent_at",
+)
+_INSERT_NOTE = (
+    f"INSERT INTO notifications ({', '.join(_NOTE_COLUMNS)})"  # noqa: S608
+    f" VALUES ({direct.marks(len(_NOTE_COLUMNS))})"
+)
+
+
+def _park(tx: direct.Tx, delivery_ids: Sequence[str]) -> None:
     if delivery_ids:
-        await conn.execute(
-            deliveries.update()
-            .where(deliveries.c.id.in_(delivery_ids), deliveries.c.status == _PENDING)
-            .values(next_attempt_at=PARKED_AT)
-        )
+        among, params = tx.among(delivery_ids)
+        tx.count(_PARK + among, (PARKED_AT, *params))
 
 
-async def _hold(conn: AsyncConnection, webhook_id: str, until: float, interval: float) -> None:
+def _hold(tx: direct.Tx, webhook_id: str, until: float, interval: float) -> None:
     """Make the webhook's pending deliveries wait: the oldest probes at `until`, the rest after.
 
     The rest wait one interval longer, so by the time they are due the probe has
     answered: a success lets them go at once (`_let_go`), a failure holds them again.
     """
     later = until + interval
-    pending = sa.and_(deliveries.c.webhook_id == webhook_id, deliveries.c.status == _PENDING)
-    await conn.execute(
-        deliveries.update()
-        .where(pending, deliveries.c.next_attempt_at < later)
-        .values(next_attempt_at=later)
-    )
-    probe = (
-        sa.select(deliveries.c.id)
-        .where(pending, deliveries.c.next_attempt_at == later)
-        .order_by(deliveries.c.id)
-        .limit(1)
-        .scalar_subquery()
-    )
-    await conn.execute(
-        deliveries.update().where(deliveries.c.id == probe).values(next_attempt_at=until)
-    )
+    tx.count(_DELAY_PENDING, (later, webhook_id, later))
+    tx.count(_PROBE_FIRST, (until, webhook_id, later))
 
 
-async def _let_go(conn: AsyncConnection, webhook_id: str, held_until: float, now: float) -> None:
+def _let_go(tx: direct.Tx, webhook_id: str, held_until: float, now: float) -> None:
     """Make the deliveries an open circuit held back due now."""
-    result = await conn.execute(
-        deliveries.update()
-        .where(
-            deliveries.c.webhook_id == webhook_id,
-            deliveries.c.status == _PENDING,
-            deliveries.c.next_attempt_at > now,
-            deliveries.c.next_attempt_at <= held_until,
-        )
-        .values(next_attempt_at=now)
-    )
-    if result.rowcount:
-        await notify(conn)
+    if tx.count(_LET_GO, (now, webhook_id, now, held_until)):
+        notify_in(tx)
 
 
 def _delivery_incident(kind: str, record: AttemptRecord, about: dict[str, Any]) -> Incident:
@@ -301,19 +307,20 @@ def _note(
     record: AttemptRecord | None = None,
     *,
     error: str | None = None,
-) -> dict[str, Any]:
-    return {
-        "id": ids.new_id("ntf", now),
-        "app_id": app_id,
-        "webhook_id": webhook_id,
-        "kind": kind,
-        "delivery_id": record.attempt.delivery_id if record else None,
-        "event_id": record.event_id if record else None,
-        "event_type": record.event_type if record else None,
-        "error": record.last_error if record else error,
-        "created_at": now,
-        "sent_at": None,
-    }
+) -> tuple[Any, ...]:
+    """Return a notifications row, in _NOTE_COLUMNS order."""
+    return (
+        ids.new_id("ntf", now),
+        app_id,
+        webhook_id,
+        kind,
+        record.attempt.delivery_id if record else None,
+        record.event_id if record else None,
+        record.event_type if record else None,
+        record.last_error if record else error,
+        now,
+        None,
+    )
 
 
 class CircuitRepository:

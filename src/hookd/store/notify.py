@@ -26,8 +26,9 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hookd.background import stopping
+from hookd.store.direct import Tx
 
-__all__ = ["CHANNEL", "Listener", "notify"]
+__all__ = ["CHANNEL", "Listener", "notify", "notify_in"]
 
 CHANNEL = "hookd_deliveries"
 APPLICATION_NAME = "hookd-listen"
@@ -43,6 +44,12 @@ async def notify(conn: AsyncConnection) -> None:
     if conn.dialect.name == "postgresql":
         # Repeats within one transaction fold into one notification.
         await conn.exec_driver_sql(f"NOTIFY {CHANNEL}")
+
+
+def notify_in(tx: Tx) -> None:
+    """The same from a `direct` body: `pg_notify`, a SELECT, so it can be prepared."""
+    if tx.dialect == "postgresql":
+        tx.rows("SELECT pg_notify(?, '')", (CHANNEL,))
 
 
 class Listener:

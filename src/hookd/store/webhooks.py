@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookd.domain.models import PARKED_AT, DeliveryStatus, Webhook
-from hookd.store import rows
+from hookd.store import direct, rows
 from hookd.store.batches import forget_webhook
 from hookd.store.engine import Engines
 from hookd.store.records import Page
@@ -159,11 +159,13 @@ async def _move_pending(
     await conn.execute(query.values(next_attempt_at=to))
 
 
-async def disable(conn: AsyncConnection, webhook_id: str, reason: str, now: float) -> None:
+def disable(tx: direct.Tx, webhook_id: str, reason: str, now: float) -> None:
     """Disable a webhook inside a caller's transaction, parking what it is owed."""
-    await conn.execute(
-        webhooks.update()
-        .where(webhooks.c.id == webhook_id)
-        .values(enabled=False, disabled_reason=reason, updated_at=now)
+    tx.count(
+        "UPDATE webhooks SET enabled = ?, disabled_reason = ?, updated_at = ? WHERE id = ?",
+        (False, reason, now, webhook_id),
     )
-    await _move_pending(conn, webhook_id, frm=None, to=PARKED_AT)
+    tx.count(
+        "UPDATE deliveries SET next_attempt_at = ? WHERE webhook_id = ? AND status = 'pending'",
+        (PARKED_AT, webhook_id),
+    )
