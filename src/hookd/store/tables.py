@@ -159,13 +159,8 @@ deliveries = sa.Table(
     sa.Column("last_status_code", sa.Integer),
     sa.Column("created_at", Time, nullable=False),
     sa.Column("updated_at", Time, nullable=False),
-    sa.Index(
-        "ix_deliveries_due",
-        "next_attempt_at",
-        sqlite_where=sa.text("status IN ('pending', 'sending')"),
-        postgresql_where=sa.text("status IN ('pending', 'sending')"),
-    ),
-    # A webhook's due deliveries in order: claims fill each lane (migration 0003).
+    # A webhook's due deliveries in order: claims fill each lane (migration 0003),
+    # and the pending count reads it (ix_deliveries_due went in 0004).
     sa.Index(
         "ix_deliveries_due_by_webhook",
         "webhook_id",
