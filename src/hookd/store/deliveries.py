@@ -246,23 +246,49 @@ _DUE_OF_WEBHOOK = (
 )
 
 
+# PostgreSQL takes from every chosen webhook in one round trip (SQLite has no
+# round trips to save, nor arrays): a LATERAL subquery per (webhook, take) pair.
+_DUE_OF_WEBHOOKS_PG = (
+    "SELECT due.id FROM unnest(?::text[], ?::int[]) AS chosen(webhook_id, take)"  # noqa: S608
+    " CROSS JOIN LATERAL (SELECT id FROM deliveries"
+    f" WHERE deliveries.webhook_id = chosen.webhook_id AND {_DUE_SQL}"
+    " AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT chosen.take"
+    " FOR UPDATE SKIP LOCKED) AS due"
+)
+
+
 def _claim(
     limit: int, lease_end: float, token: str, now: float, rooms: _Rooms, tx: direct.Tx
 ) -> Found | None:
     """Pick and mark due deliveries; return them with their events and webhooks (as rows)."""
-    lock = " FOR UPDATE SKIP LOCKED" if tx.dialect == "postgresql" else ""
     due = sorted(
         (due_at, webhook_id)
         for webhook_id, due_at in tx.rows(_WEBHOOKS_WITH_WORK, (True,))
         if due_at is not None and due_at <= now
     )
     picked: list[Any] = []
-    for _, webhook_id in due:
-        take = min(rooms.of(webhook_id), limit - len(picked))
-        if take > 0:
-            picked += [r[0] for r in tx.rows(_DUE_OF_WEBHOOK + lock, (webhook_id, now, take))]
-        if len(picked) >= limit:
-            break
+    if tx.dialect == "postgresql":
+        # Each webhook's take is its room within what the limit leaves, as below;
+        # a webhook owed fewer than its take leaves the rest for the next claim.
+        chosen: list[tuple[str, int]] = []
+        left = limit
+        for _, webhook_id in due:
+            take = min(rooms.of(webhook_id), left)
+            if take > 0:
+                chosen.append((webhook_id, take))
+                left -= take
+            if left <= 0:
+                break
+        if chosen:
+            params = ([w for w, _ in chosen], [t for _, t in chosen], now)
+            picked = [r[0] for r in tx.rows(_DUE_OF_WEBHOOKS_PG, params)]
+    else:
+        for _, webhook_id in due:
+            take = min(rooms.of(webhook_id), limit - len(picked))
+            if take > 0:
+                picked += [r[0] for r in tx.rows(_DUE_OF_WEBHOOK, (webhook_id, now, take))]
+            if len(picked) >= limit:
+                break
     if not picked:
         return None
     in_picked, picked_params = tx.among(picked)

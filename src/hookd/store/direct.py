@@ -35,6 +35,7 @@ from functools import lru_cache
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 __all__ = ["Tx", "marks", "marks_in", "run", "transaction"]
@@ -88,11 +89,27 @@ async def run(conn: AsyncConnection, body: Callable[[Tx], T]) -> T:
     return await conn.run_sync(lambda sync: body(_SyncTx(sync)))
 
 
+# PostgreSQL's deadlock and serialization failures: nothing was written, try again.
+_TRANSIENT = frozenset({"40P01", "40001"})
+TRIES = 3
+
+
 async def transaction(engine: AsyncEngine, body: Callable[[Tx], T]) -> T:
-    """Run `body` in a transaction of its own on `engine`: committed if it returns."""
+    """Run `body` in a transaction of its own on `engine`: committed if it returns.
+
+    On PostgreSQL a transaction ended by a deadlock or serialization failure is
+    run again (up to TRIES times in all): bodies are plain functions of their
+    inputs, so running one again is safe.
+    """
     if engine.dialect.name != "sqlite":
-        async with engine.begin() as conn:
-            return await run(conn, body)
+        for attempt in range(1, TRIES + 1):
+            try:
+                async with engine.begin() as conn:
+                    return await run(conn, body)
+            except DBAPIError as exc:
+                if attempt == TRIES or getattr(exc.orig, "sqlstate", None) not in _TRANSIENT:
+                    raise
+        raise AssertionError("unreachable")
     # The connection is in autocommit mode (store/engine.py): SQLAlchemy sees no
     # transaction of its own here, and its rollback on release finds none open.
     async with engine.connect() as conn:

@@ -5,7 +5,8 @@ state, `load`s health and `apply`s it, all in one `direct.transaction` (on
 SQLite one hop to the connection's thread: the write lock is held for the
 statements only, never across an event-loop turn):
 
-    load: lock the webhooks the batch touched, in id order (workers never deadlock)
+    load: lock the webhooks the batch touched, in id order (workers never deadlock),
+          FOR NO KEY UPDATE (publishes referencing them never wait on it)
     fold each one's attempts and judge (domain/health.py); write failure_streak,
         failing_since, last_success_at, last_error and the circuit
     disable it, parking what it is owed
@@ -103,7 +104,9 @@ def load(tx: direct.Tx, records: Sequence[AttemptRecord]) -> Loaded:
     webhook_ids = sorted({r.attempt.webhook_id for r in records if r.counts})
     if not webhook_ids:
         return {}, set()
-    lock = " FOR UPDATE" if tx.dialect == "postgresql" else ""
+    # NO KEY UPDATE: health changes no key, so publishes inserting deliveries (whose
+    # foreign key takes KEY SHARE on the webhook) neither wait for it nor deadlock.
+    lock = " FOR NO KEY UPDATE" if tx.dialect == "postgresql" else ""
     in_webhooks, params = tx.among(webhook_ids)
     found = {
         row[0]: SimpleNamespace(**dict(zip(_HEALTH_NAMES, row, strict=True)))
