@@ -232,19 +232,21 @@ def apply(
 
 
 # Literal statuses, as in claims: a bound one keeps the partial indexes out of reach.
+# `status IN ('pending', 'sending')` repeats the predicate of ix_deliveries_due_by_webhook
+# word for word, which is how SQLite knows it may use that index (it does not infer it
+# from `status = 'pending'`): without it these scanned all of a webhook's deliveries.
+_PENDING_OF_WEBHOOK = "webhook_id = ? AND status IN ('pending', 'sending') AND status = 'pending'"
 _PARK = "UPDATE deliveries SET next_attempt_at = ? WHERE status = 'pending' AND id"
 _DELAY_PENDING = (
-    "UPDATE deliveries SET next_attempt_at = ?"
-    " WHERE webhook_id = ? AND status = 'pending' AND next_attempt_at < ?"
+    f"UPDATE deliveries SET next_attempt_at = ? WHERE {_PENDING_OF_WEBHOOK}"  # noqa: S608
+    " AND next_attempt_at < ?"
 )
 _PROBE_FIRST = (
-    "UPDATE deliveries SET next_attempt_at = ? WHERE id = (SELECT id FROM deliveries"
-    " WHERE webhook_id = ? AND status = 'pending' AND next_attempt_at = ?"
-    " ORDER BY id LIMIT 1)"
+    "UPDATE deliveries SET next_attempt_at = ? WHERE id = (SELECT id FROM deliveries"  # noqa: S608
+    f" WHERE {_PENDING_OF_WEBHOOK} AND next_attempt_at = ? ORDER BY id LIMIT 1)"
 )
 _LET_GO = (
-    "UPDATE deliveries SET next_attempt_at = ?"
-    " WHERE webhook_id = ? AND status = 'pending'"
+    f"UPDATE deliveries SET next_attempt_at = ? WHERE {_PENDING_OF_WEBHOOK}"  # noqa: S608
     " AND next_attempt_at > ? AND next_attempt_at <= ?"
 )
 _NOTE_COLUMNS = (

@@ -152,6 +152,7 @@ async def _move_pending(
 ) -> None:
     query = deliveries.update().where(
         deliveries.c.webhook_id == webhook_id,
+        sa.text("deliveries.status IN ('pending', 'sending')"),  # the partial index's words
         deliveries.c.status == DeliveryStatus.PENDING.value,
     )
     if frm is not None:
@@ -166,6 +167,7 @@ def disable(tx: direct.Tx, webhook_id: str, reason: str, now: float) -> None:
         (False, reason, now, webhook_id),
     )
     tx.count(
-        "UPDATE deliveries SET next_attempt_at = ? WHERE webhook_id = ? AND status = 'pending'",
+        "UPDATE deliveries SET next_attempt_at = ? WHERE webhook_id = ?"
+        " AND status IN ('pending', 'sending') AND status = 'pending'",  # see health.py
         (PARKED_AT, webhook_id),
     )
