@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -41,13 +43,27 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
-@pytest.fixture
-async def store(db_url: str) -> AsyncIterator[Store]:
-    s = await Store.open(db_url)
+@asynccontextmanager
+async def opened(url: str) -> AsyncIterator[Store]:
+    s = await Store.open(url)
     try:
         yield s
     finally:
         await s.close()
+
+
+@pytest.fixture
+async def store(db_url: str) -> AsyncIterator[Store]:
+    async with opened(db_url) as s:
+        yield s
+
+
+@pytest.fixture
+async def pg_store(pg_url: str) -> AsyncIterator[Store]:
+    """A store on PostgreSQL only, for what only PostgreSQL does."""
+    async with opened(pg_url) as s:
+        await s.apps.ensure_default(time.time())
+        yield s
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -24,15 +23,6 @@ from tests.integration.test_store_contract import URL, record_for
 from tests.support.factories import make_webhook, publish
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-async def pg_store(pg_url: str) -> AsyncIterator[Store]:
-    store = await Store.open(pg_url)
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 async def test_recording_does_not_wait_for_a_publish_to_the_same_webhook(

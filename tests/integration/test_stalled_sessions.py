@@ -9,7 +9,6 @@ worker does so by itself.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -68,16 +67,6 @@ async def row_is_free(url: str) -> bool:
         return False
     finally:
         await conn.close()
-
-
-@pytest.fixture
-async def pg_store(pg_url: str) -> AsyncIterator[Store]:
-    store = await Store.open(pg_url)
-    await store.apps.ensure_default(time.time())
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 class TestEndStalled:
