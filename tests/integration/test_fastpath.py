@@ -128,3 +128,16 @@ async def test_an_unknown_app_is_the_routes_404(app: FastAPI, client: httpx.Asyn
     r = await client.post("/v1/apps/nope/events", json={"type": "job.done"})
     assert r.status_code == 404 and "nope" in r.json()["error"]["message"]
     assert fast_path(app).served == 0
+
+
+async def test_a_repeated_header_counts_once_its_first_as_in_the_route(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    first_good = [("Authorization", f"Bearer {ADMIN}"), ("Authorization", "Bearer nope")]
+    r = await client.post(EVENTS, json={"type": "job.done"}, headers=first_good)
+    assert r.status_code == 202, r.text
+    assert fast_path(app).served == 1
+    first_bad = [("Authorization", "Bearer nope"), ("Authorization", f"Bearer {ADMIN}")]
+    r = await client.post(EVENTS, json={"type": "job.done"}, headers=first_bad)
+    assert r.status_code == 401, r.text
+    assert fast_path(app).served == 1

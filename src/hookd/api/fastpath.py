@@ -47,7 +47,7 @@ class FastPublish:
             await self.app(scope, receive, send)
             return
         found = _PATH.fullmatch(scope["path"])
-        headers = dict(scope["headers"])
+        headers = dict(reversed(list(scope["headers"])))  # repeated: the first, as Starlette
         length = headers.get(b"content-length", b"")
         kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         key = headers.get(b"idempotency-key")
