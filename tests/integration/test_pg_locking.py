@@ -19,8 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from hookd import ids
 from hookd.domain.models import DeliveryStatus
 from hookd.store import Store, direct
-from tests.integration.test_store_contract import URL, record_for
-from tests.support.factories import make_webhook, publish
+from tests.support.factories import make_webhook, publish, record_for
 
 pytestmark = pytest.mark.postgres
 
@@ -29,7 +28,7 @@ async def test_recording_does_not_wait_for_a_publish_to_the_same_webhook(
     pg_url: str, pg_store: Store
 ) -> None:
     app = await pg_store.apps.ensure_default(time.time())
-    webhook = await make_webhook(pg_store, app.id, URL)
+    webhook = await make_webhook(pg_store, app.id, "https://example.com/hook")
     await publish(pg_store, app.id)
     [claimed] = await pg_store.deliveries.claim(10, lease_seconds=60, now=time.time())
 

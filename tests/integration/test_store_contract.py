@@ -7,11 +7,10 @@ import time
 
 import pytest
 
-from hookd import ids
-from hookd.domain.models import Attempt, DeliveryStatus
+from hookd.domain.models import DeliveryStatus
 from hookd.store import Store
-from hookd.store.records import AttemptRecord, Claimed, NewEvent
-from tests.support.factories import everyone, make_webhook, publish
+from hookd.store.records import NewEvent
+from tests.support.factories import everyone, make_webhook, publish, record_for
 
 URL = "https://example.com/hook"
 
@@ -19,38 +18,6 @@ URL = "https://example.com/hook"
 @pytest.fixture
 async def app_id(store: Store) -> str:
     return (await store.apps.ensure_default(time.time())).id
-
-
-def record_for(
-    c: Claimed,
-    outcome: str,
-    status: DeliveryStatus,
-    *,
-    code: int | None = 200,
-    error: str | None = None,
-    next_at: float | None = None,
-    disable: str | None = None,
-) -> AttemptRecord:
-    now = time.time()
-    attempt = Attempt(
-        id=ids.new_id("att"),
-        delivery_id=c.delivery.id,
-        webhook_id=c.webhook.id,
-        app_id=c.delivery.app_id,
-        number=c.delivery.attempts + 1,
-        started_at=now,
-        duration_ms=1.0,
-        request_method="POST",
-        request_url=c.webhook.url,
-        request_headers={},
-        response_status=code,
-        response_headers={},
-        response_body="",
-        error_code=None,
-        error_message=error,
-        outcome=outcome,
-    )
-    return AttemptRecord(attempt, c.claim_token, status, next_at or now, error, disable)
 
 
 class TestApps:

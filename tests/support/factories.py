@@ -1,4 +1,4 @@
-"""Small builders for store-level tests."""
+"""Small builders for store-level tests: webhooks, published events, attempt records."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from collections.abc import Sequence
 import orjson
 
 from hookd import ids
-from hookd.domain.models import EventType, Webhook
+from hookd.domain.models import Attempt, DeliveryStatus, EventType, Webhook
 from hookd.store import Store
-from hookd.store.records import FanoutTarget, NewEvent, Published
+from hookd.store.records import AttemptRecord, Claimed, FanoutTarget, NewEvent, Published
 
 
 def everyone(_: NewEvent, targets: Sequence[FanoutTarget]) -> list[str]:
@@ -49,3 +49,35 @@ async def publish(
         idempotency_window=86400,
     )
     return published
+
+
+def record_for(
+    c: Claimed,
+    outcome: str,
+    status: DeliveryStatus,
+    *,
+    code: int | None = 200,
+    error: str | None = None,
+    next_at: float | None = None,
+    disable: str | None = None,
+) -> AttemptRecord:
+    now = time.time()
+    attempt = Attempt(
+        id=ids.new_id("att"),
+        delivery_id=c.delivery.id,
+        webhook_id=c.webhook.id,
+        app_id=c.delivery.app_id,
+        number=c.delivery.attempts + 1,
+        started_at=now,
+        duration_ms=1.0,
+        request_method="POST",
+        request_url=c.webhook.url,
+        request_headers={},
+        response_status=code,
+        response_headers={},
+        response_body="",
+        error_code=None,
+        error_message=error,
+        outcome=outcome,
+    )
+    return AttemptRecord(attempt, c.claim_token, status, next_at or now, error, disable)

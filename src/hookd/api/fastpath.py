@@ -23,14 +23,14 @@ import orjson
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hookd.api.middleware import read_as_json
 from hookd.api.schemas import EventIn, PublishedOut
 from hookd.delivery.ingest import EventIn as NewEventIn
+from hookd.domain.models import IDEMPOTENCY_KEY_MAX
 from hookd.errors import HookdError
 from hookd.runtime import Runtime
 
 _PATH = re.compile(r"/v1/apps/([^/]+)/events")
-_JSON_TYPES = (b"", b"application/json", b"application/x-www-form-urlencoded")  # as JsonBodies
-_KEY_MAX = 256  # the route's Idempotency-Key limit
 _ANSWER_HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -49,14 +49,13 @@ class FastPublish:
         found = _PATH.fullmatch(scope["path"])
         headers = dict(reversed(list(scope["headers"])))  # repeated: the first, as Starlette
         length = headers.get(b"content-length", b"")
-        kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         key = headers.get(b"idempotency-key")
         if (
             found is None
             or not length.isdigit()
             or int(length) > self.limit
-            or kind not in _JSON_TYPES
-            or (key is not None and len(key) > _KEY_MAX)
+            or not read_as_json(headers.get(b"content-type", b""))
+            or (key is not None and len(key) > IDEMPOTENCY_KEY_MAX)
         ):
             await self.app(scope, receive, send)
             return

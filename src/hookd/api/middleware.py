@@ -9,6 +9,12 @@ from hookd.api.errors import error_response
 _FORM = b"application/x-www-form-urlencoded"
 
 
+def read_as_json(content_type: bytes) -> bool:
+    """Tell whether a body with this Content-Type is read as JSON: JSON, a form, or none."""
+    kind = content_type.split(b";")[0].strip().lower()
+    return kind in (b"", b"application/json", _FORM)
+
+
 class JsonBodies:
     """Read bodies sent without a JSON content type as JSON.
 
@@ -24,7 +30,7 @@ class JsonBodies:
         if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
             headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
             kind = dict(scope["headers"]).get(b"content-type", b"")
-            if not kind or kind.split(b";")[0].strip() == _FORM:
+            if read_as_json(kind):
                 scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
         await self.app(scope, receive, send)
 

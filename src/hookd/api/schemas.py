@@ -8,7 +8,17 @@ from typing import Any, Generic, TypeVar
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from hookd.domain.envelope import rfc3339
-from hookd.domain.models import MASK, PARKED_AT, ApiKey, App, Attempt, Delivery, EventType, Webhook
+from hookd.domain.models import (
+    IDEMPOTENCY_KEY_MAX,
+    MASK,
+    PARKED_AT,
+    ApiKey,
+    App,
+    Attempt,
+    Delivery,
+    EventType,
+    Webhook,
+)
 from hookd.errors import Invalid
 from hookd.store.records import DeliveryDetail, Published, StoredEvent
 
@@ -287,7 +297,9 @@ class EventIn(Strict):
     type: str = Field(max_length=128)
     data: dict[str, Any] = Field(default_factory=dict)
     id: str | None = Field(
-        default=None, max_length=256, description="Idempotency key (like the header)."
+        default=None,
+        max_length=IDEMPOTENCY_KEY_MAX,
+        description="Idempotency key (like the header).",
     )
 
 

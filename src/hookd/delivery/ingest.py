@@ -17,6 +17,7 @@ import orjson
 from hookd.config import Settings
 from hookd.domain.filter import matches_filter
 from hookd.domain.matching import is_event_type_name
+from hookd.domain.models import IDEMPOTENCY_KEY_MAX
 from hookd.errors import Invalid
 from hookd.metrics import DELIVERIES_CREATED, EVENTS_INGESTED
 from hookd.store import Store
@@ -63,12 +64,14 @@ class Ingest:
         """Validate and store events with their deliveries; returns one result per item."""
         new: list[NewEvent] = []
         for i, item in enumerate(items):
+            where = f"[{i}]." if len(items) > 1 else ""
             if not is_event_type_name(item.type):
-                where = f"[{i}]." if len(items) > 1 else ""
                 raise Invalid(f"{where}type", f"{item.type!r} is not an event type (noun.verb)")
-            if item.idempotency_key is not None and not (0 < len(item.idempotency_key) <= 256):
-                where = f"[{i}]." if len(items) > 1 else ""
-                raise Invalid(f"{where}id", "idempotency key must be 1 to 256 characters")
+            key = item.idempotency_key
+            if key is not None and not (0 < len(key) <= IDEMPOTENCY_KEY_MAX):
+                raise Invalid(
+                    f"{where}id", f"idempotency key must be 1 to {IDEMPOTENCY_KEY_MAX} characters"
+                )
             new.append(NewEvent(item.type, orjson.dumps(item.data).decode(), item.idempotency_key))
         call = _Call(app_id, new, asyncio.get_running_loop().create_future())
         self._waiting.append(call)

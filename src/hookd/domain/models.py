@@ -27,6 +27,7 @@ MASK = "••••••"
 # Pending deliveries of a disabled webhook are parked this far in the future
 # (Unix seconds), so claiming never scans them; enabling brings them back.
 PARKED_AT = 1e15
+IDEMPOTENCY_KEY_MAX = 256  # characters in an idempotency key (header or body `id`)
 
 FINISHED = frozenset({DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED, DeliveryStatus.CANCELLED})
 

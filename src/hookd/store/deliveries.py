@@ -18,14 +18,9 @@ from hookd.store.engine import Engines
 from hookd.store.health import Incident
 from hookd.store.notify import notify
 from hookd.store.records import AttemptRecord, Claimed, DeliveryDetail, Page, StoredEvent
-from hookd.store.tables import attempts, deliveries
+from hookd.store.tables import DUE, attempts, deliveries
 
-# Written as literal SQL on purpose: with bound parameters (`status IN (?, ?)`)
-# neither SQLite nor PostgreSQL's generic plan can prove that the partial due
-# index applies, and every claim scanned and sorted the whole table
-# (33 ms per claim at 50k rows, against 0.2 ms with the index).
-_DUE_SQL = "deliveries.status IN ('pending', 'sending')"
-_DUE = sa.text(_DUE_SQL)
+_DUE = sa.text(DUE)  # literal on purpose: see tables.DUE
 DEFAULT_LIMITS = Limits()
 
 
@@ -196,15 +191,6 @@ class DeliveryRepository:
         async with self._db.read.connect() as conn:
             return int((await conn.execute(query)).scalar_one())
 
-    async def next_due(self) -> float | None:
-        """Return when the earliest waiting delivery is due (parked ones aside)."""
-        query = sa.select(sa.func.min(deliveries.c.next_attempt_at)).where(
-            _DUE, deliveries.c.next_attempt_at < PARKED_AT
-        )
-        async with self._db.read.connect() as conn:
-            value = (await conn.execute(query)).scalar_one_or_none()
-        return float(value) if value is not None else None
-
 
 Found = tuple[
     list[tuple[Any, ...]],  # the claimed deliveries
@@ -228,20 +214,20 @@ class _Rooms:
 # one index seek per webhook however long its backlog.
 _WEBHOOKS_WITH_WORK = f"""
 WITH RECURSIVE hooks(id) AS (
-    SELECT MIN(webhook_id) FROM deliveries WHERE {_DUE_SQL}
+    SELECT MIN(webhook_id) FROM deliveries WHERE {DUE}
     UNION ALL
-    SELECT (SELECT MIN(webhook_id) FROM deliveries WHERE {_DUE_SQL} AND webhook_id > hooks.id)
+    SELECT (SELECT MIN(webhook_id) FROM deliveries WHERE {DUE} AND webhook_id > hooks.id)
     FROM hooks WHERE hooks.id IS NOT NULL
 )
 SELECT hooks.id, (
     SELECT MIN(next_attempt_at) FROM deliveries
-    WHERE deliveries.webhook_id = hooks.id AND {_DUE_SQL}
+    WHERE deliveries.webhook_id = hooks.id AND {DUE}
 )
 FROM hooks JOIN webhooks ON webhooks.id = hooks.id
 WHERE webhooks.enabled = ?
 """  # noqa: S608 (constants only)
 _DUE_OF_WEBHOOK = (
-    f"SELECT id FROM deliveries WHERE webhook_id = ? AND {_DUE_SQL}"  # noqa: S608
+    f"SELECT id FROM deliveries WHERE webhook_id = ? AND {DUE}"  # noqa: S608
     " AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?"
 )
 
@@ -251,7 +237,7 @@ _DUE_OF_WEBHOOK = (
 _DUE_OF_WEBHOOKS_PG = (
     "SELECT due.id FROM unnest(?::text[], ?::int[]) AS chosen(webhook_id, take)"  # noqa: S608
     " CROSS JOIN LATERAL (SELECT id FROM deliveries"
-    f" WHERE deliveries.webhook_id = chosen.webhook_id AND {_DUE_SQL}"
+    f" WHERE deliveries.webhook_id = chosen.webhook_id AND {DUE}"
     " AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT chosen.take"
     " FOR UPDATE SKIP LOCKED) AS due"
 )

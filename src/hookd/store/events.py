@@ -41,8 +41,8 @@ class EventRepository:
         """Store events and their deliveries atomically; repeat keys return the original.
 
         Which webhooks are subscribed is read in the same transaction as the
-        inserts, and both happen in one hop (`direct.run`): the write lock is
-        held only for that.
+        inserts, all in one `direct.transaction`: on SQLite the write lock is
+        held for the statements only.
         """
         plan = _Plan(app_id, new, choose, now, now - idempotency_window, status)
         out, owed = await direct.transaction(self._db.write, plan.write)

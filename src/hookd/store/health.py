@@ -38,7 +38,7 @@ from hookd.store import direct
 from hookd.store.engine import Engines
 from hookd.store.notify import notify_in
 from hookd.store.records import AttemptRecord, Claimed
-from hookd.store.tables import deliveries, webhooks
+from hookd.store.tables import PENDING_OF_WEBHOOK, deliveries, webhooks
 from hookd.store.webhooks import disable
 
 __all__ = ["DELIVERY_FAILED", "WEBHOOK_DISABLED", "CircuitRepository", "Incident", "apply"]
@@ -231,22 +231,19 @@ def apply(
     return incidents
 
 
-# Literal statuses, as in claims: a bound one keeps the partial indexes out of reach.
-# `status IN ('pending', 'sending')` repeats the predicate of ix_deliveries_due_by_webhook
-# word for word, which is how SQLite knows it may use that index (it does not infer it
-# from `status = 'pending'`): without it these scanned all of a webhook's deliveries.
-_PENDING_OF_WEBHOOK = "webhook_id = ? AND status IN ('pending', 'sending') AND status = 'pending'"
+# PENDING_OF_WEBHOOK reaches the due index: without it these scanned all of a
+# webhook's deliveries, finished ones included.
 _PARK = "UPDATE deliveries SET next_attempt_at = ? WHERE status = 'pending' AND id"
 _DELAY_PENDING = (
-    f"UPDATE deliveries SET next_attempt_at = ? WHERE {_PENDING_OF_WEBHOOK}"  # noqa: S608
+    f"UPDATE deliveries SET next_attempt_at = ? WHERE {PENDING_OF_WEBHOOK}"  # noqa: S608
     " AND next_attempt_at < ?"
 )
 _PROBE_FIRST = (
     "UPDATE deliveries SET next_attempt_at = ? WHERE id = (SELECT id FROM deliveries"  # noqa: S608
-    f" WHERE {_PENDING_OF_WEBHOOK} AND next_attempt_at = ? ORDER BY id LIMIT 1)"
+    f" WHERE {PENDING_OF_WEBHOOK} AND next_attempt_at = ? ORDER BY id LIMIT 1)"
 )
 _LET_GO = (
-    f"UPDATE deliveries SET next_attempt_at = ? WHERE {_PENDING_OF_WEBHOOK}"  # noqa: S608
+    f"UPDATE deliveries SET next_attempt_at = ? WHERE {PENDING_OF_WEBHOOK}"  # noqa: S608
     " AND next_attempt_at > ? AND next_attempt_at <= ?"
 )
 _NOTE_COLUMNS = (

@@ -136,6 +136,16 @@ events = sa.Table(
     sa.UniqueConstraint("app_id", "idempotency_key"),
 )
 
+# The predicate of the partial due index, for queries to repeat word for word: a
+# query reaches a partial index only when its WHERE visibly implies the index's.
+# Bound parameters (`status IN (?, ?)`) hide it from SQLite and from PostgreSQL's
+# generic plans (claims scanned and sorted the table: 33 ms at 50k rows, against
+# 0.2 ms with the index), and SQLite does not infer it from `status = 'pending'`.
+_DUE_STATUSES = "status IN ('pending', 'sending')"  # the index's own words (migration 0003)
+DUE = f"deliveries.{_DUE_STATUSES}"
+# A webhook's pending deliveries (`?`: its id), in terms that reach the due index.
+PENDING_OF_WEBHOOK = f"deliveries.webhook_id = ? AND {DUE} AND deliveries.status = 'pending'"
+
 deliveries = sa.Table(
     "deliveries",
     metadata,
@@ -165,8 +175,8 @@ deliveries = sa.Table(
         "ix_deliveries_due_by_webhook",
         "webhook_id",
         "next_attempt_at",
-        sqlite_where=sa.text("status IN ('pending', 'sending')"),
-        postgresql_where=sa.text("status IN ('pending', 'sending')"),
+        sqlite_where=sa.text(_DUE_STATUSES),
+        postgresql_where=sa.text(_DUE_STATUSES),
     ),
     sa.Index("ix_deliveries_app_id_id", "app_id", "id"),
     sa.Index("ix_deliveries_webhook_id_id", "webhook_id", "id"),

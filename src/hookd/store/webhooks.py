@@ -15,7 +15,14 @@ from hookd.store import direct, rows
 from hookd.store.batches import forget_webhook
 from hookd.store.engine import Engines
 from hookd.store.records import Page
-from hookd.store.tables import deliveries, notifications, webhook_events, webhooks
+from hookd.store.tables import (
+    DUE,
+    PENDING_OF_WEBHOOK,
+    deliveries,
+    notifications,
+    webhook_events,
+    webhooks,
+)
 
 _JSON_FIELDS = frozenset(
     {"events", "headers", "filter", "signing", "secret_headers", "old_secrets"}
@@ -152,7 +159,7 @@ async def _move_pending(
 ) -> None:
     query = deliveries.update().where(
         deliveries.c.webhook_id == webhook_id,
-        sa.text("deliveries.status IN ('pending', 'sending')"),  # the partial index's words
+        sa.text(DUE),  # the due index's own words (tables.DUE)
         deliveries.c.status == DeliveryStatus.PENDING.value,
     )
     if frm is not None:
@@ -167,7 +174,6 @@ def disable(tx: direct.Tx, webhook_id: str, reason: str, now: float) -> None:
         (False, reason, now, webhook_id),
     )
     tx.count(
-        "UPDATE deliveries SET next_attempt_at = ? WHERE webhook_id = ?"
-        " AND status IN ('pending', 'sending') AND status = 'pending'",  # see health.py
+        f"UPDATE deliveries SET next_attempt_at = ? WHERE {PENDING_OF_WEBHOOK}",  # noqa: S608
         (PARKED_AT, webhook_id),
     )

@@ -10,11 +10,14 @@ from fastapi import APIRouter, Header, Response
 from hookd.api.deps import AppDep, RuntimeDep
 from hookd.api.schemas import EventBatchIn, EventIn, EventOut, PublishedBatchOut, PublishedOut
 from hookd.delivery.ingest import EventIn as NewEventIn
+from hookd.domain.models import IDEMPOTENCY_KEY_MAX
 from hookd.errors import Invalid, NotFound
 
 router = APIRouter(prefix="/v1/apps/{app}/events", tags=["events"])
 
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=256)]
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", max_length=IDEMPOTENCY_KEY_MAX)
+]
 
 
 @router.post("", status_code=202, response_model=PublishedOut)
