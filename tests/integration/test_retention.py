@@ -12,15 +12,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from hookd import ids
 from hookd.config import Settings
-from hookd.domain.models import Attempt, DeliveryStatus, Webhook
+from hookd.domain.models import DeliveryStatus, Webhook
 from hookd.runtime import Runtime
 from hookd.store import Store
-from hookd.store.records import AttemptRecord, Claimed, NewEvent
+from hookd.store.records import Claimed, NewEvent
 from hookd.store.retention import Step
 from hookd.store.tables import attempts, batch_events, deliveries, events
-from tests.support.factories import everyone, make_webhook
+from tests.support.factories import everyone, make_webhook, record_for
 from tests.support.polling import eventually
 
 DAY = 86400.0
@@ -65,33 +64,8 @@ async def attempt_at(
     """Claim `count` due deliveries and record one attempt each, ending in `status`, at `at`."""
     claimed = await store.deliveries.claim(count, lease_seconds=60, now=at)
     assert len(claimed) == count
-    records = [
-        AttemptRecord(
-            Attempt(
-                id=ids.new_id("att", at),
-                delivery_id=c.delivery.id,
-                webhook_id=c.webhook.id,
-                app_id=c.delivery.app_id,
-                number=c.delivery.attempts + 1,
-                started_at=at,
-                duration_ms=1.0,
-                request_method="POST",
-                request_url=URL,
-                request_headers={},
-                response_status=200 if status is DeliveryStatus.SUCCEEDED else 500,
-                response_headers={},
-                response_body="",
-                error_code=None,
-                error_message=None,
-                outcome=OUTCOMES[status],
-            ),
-            c.claim_token,
-            status,
-            at,
-            None,
-        )
-        for c in claimed
-    ]
+    code = 200 if status is DeliveryStatus.SUCCEEDED else 500
+    records = [record_for(c, OUTCOMES[status], status, code=code, at=at) for c in claimed]
     await store.deliveries.record(records, now=at)
     return claimed
 

@@ -60,10 +60,12 @@ def record_for(
     error: str | None = None,
     next_at: float | None = None,
     disable: str | None = None,
+    at: float | None = None,
 ) -> AttemptRecord:
-    now = time.time()
+    """An attempt of claimed delivery `c`, made `at` (default: now), ending in `status`."""
+    now = time.time() if at is None else at
     attempt = Attempt(
-        id=ids.new_id("att"),
+        id=ids.new_id("att", now),
         delivery_id=c.delivery.id,
         webhook_id=c.webhook.id,
         app_id=c.delivery.app_id,
