@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+import uvloop
 
 from hookd.config import Settings
 from hookd.store import Store
@@ -29,6 +30,19 @@ def migrate_postgres(url: str) -> None:
 @pytest.fixture
 def pg_template(pg_template_factory: object) -> str:
     return pg_template_factory(migrate_postgres)  # type: ignore[operator, no-any-return]
+
+
+# hookd runs on uvloop, whose transports differ from asyncio's; the modules
+# that talk to sockets directly run on both loops.
+BOTH_LOOPS = ("test_client.py", "test_guard.py")
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    if item.path.name in BOTH_LOOPS:
+        return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+    return {"asyncio": asyncio.new_event_loop}  # one factory: test names stay as they are
 
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]

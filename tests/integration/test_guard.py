@@ -1,6 +1,6 @@
-"""The target guard refuses non-public addresses at connect time, with a real client.
+"""The target guard refuses non-public addresses at connect time, with hookd's real client.
 
-Every session here uses `TripwireGuard`: the real guard, plus a last check that
+Every client here uses `TripwireGuard`: the real guard, plus a last check that
 any socket it lets through is for this machine. A guard bug therefore fails the
 test with `Tripwire` instead of sending a packet to 10.0.0.1 or 169.254.169.254.
 """
@@ -14,14 +14,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 
-import aiohttp
 import pytest
 from aiohappyeyeballs import AddrInfoType
-from aiohttp.abc import ResolveResult
 
-from hookd.delivery.guard import BlockedTarget, TargetGuard, is_blocked, make_connector
+from hookd.delivery.client import HttpClient, HttpError, Resolver
+from hookd.delivery.guard import BlockedTarget, TargetGuard, is_blocked
 
-TIMEOUT = aiohttp.ClientTimeout(total=5)
+TIMEOUT = 5.0
 
 
 class Tripwire(Exception):
@@ -55,12 +54,14 @@ def guard(
 
 
 @asynccontextmanager
-async def client(target_guard: TargetGuard) -> AsyncIterator[aiohttp.ClientSession]:
-    connector = make_connector(target_guard, limit=10)
-    async with aiohttp.ClientSession(
-        connector=connector, trust_env=False, timeout=TIMEOUT
-    ) as session:
+async def client(
+    target_guard: TargetGuard, resolver: Resolver | None = None
+) -> AsyncIterator[HttpClient]:
+    session = HttpClient(target_guard, resolver=resolver)
+    try:
         yield session
+    finally:
+        await session.close()
 
 
 @dataclass
@@ -147,22 +148,22 @@ def closed_port() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
-async def assert_refused(session: aiohttp.ClientSession, url: str, **kwargs: bool) -> None:
-    # pytest.raises(ClientConnectorError) alone would let a timeout or a Tripwire
+async def assert_refused(session: HttpClient, url: str) -> None:
+    # pytest.raises(HttpError) alone would let another failure or a Tripwire
     # pass as "some error"; anything but a guard refusal fails the test.
-    with pytest.raises(aiohttp.ClientConnectorError) as info:
-        async with session.get(url, allow_redirects=kwargs.get("allow_redirects", False)):
-            pass
-    assert is_blocked(info.value), (
+    with pytest.raises(HttpError) as info:
+        await fetch(session, url)
+    assert info.value.code == "blocked_target", (
         f"{url}: failed, but not because the guard refused: {info.value!r}"
     )
-    assert "refused to connect to" in str(info.value)
+    assert is_blocked(info.value)
+    assert info.value.message.startswith("blocked: refused to connect to")
 
 
-async def fetch(session: aiohttp.ClientSession, url: str) -> int:
-    async with session.get(url, allow_redirects=False) as response:
-        await response.read()
-        return response.status
+async def fetch(session: HttpClient, url: str) -> int:
+    async with asyncio.timeout(TIMEOUT):
+        response = await session.request("GET", url, {}, b"", max_body=1024)
+    return response.status
 
 
 BLOCKED_TARGETS = [
@@ -214,48 +215,35 @@ class TestRefusesNonPublicTargets:
         with TargetGuard(allow_private=False).socket_factory(addr_info) as sock:
             assert sock.family == socket.AF_INET
 
-    async def test_redirect_to_a_refused_target_is_refused(
+    async def test_a_redirect_is_an_answer_never_followed(
         self, v4: Receiver, v4_other: Receiver
     ) -> None:
-        # Callers never follow redirects, but if one did, the guard still holds.
         v4.redirect_to = v4_other.url("/stolen")
         async with client(guard(allowed_hosts={("127.0.0.1", v4.port)})) as session:
-            await assert_refused(session, v4.url(), allow_redirects=True)
+            assert await fetch(session, v4.url()) == 302
         assert (v4.connections, v4_other.connections) == (1, 0)
 
 
 class TestNamesWithSeveralAddresses:
     """A name resolving to several addresses, as `localhost` does on many machines."""
 
-    @pytest.fixture
-    def dual_stack_name(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-        async def resolve(
-            self: aiohttp.ThreadedResolver,
-            host: str,
-            port: int = 0,
-            family: socket.AddressFamily = socket.AF_INET,
-        ) -> list[ResolveResult]:
-            assert host == "dual.invalid"
-            return [
-                ResolveResult(hostname=host, host=ip, port=port, family=fam, proto=0, flags=0)
-                for ip, fam in (("::1", socket.AF_INET6), ("127.0.0.1", socket.AF_INET))
-            ]
+    @staticmethod
+    async def resolve(host: str, port: int) -> list[AddrInfoType]:
+        assert host == "dual.invalid"
+        return [
+            (socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("::1", port, 0, 0)),
+            (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("127.0.0.1", port)),
+        ]
 
-        monkeypatch.setattr(aiohttp.ThreadedResolver, "resolve", resolve)
-        yield "dual.invalid"
-
-    async def test_all_refused_still_reads_as_blocked(
-        self, dual_stack_name: str, v4: Receiver
-    ) -> None:
-        async with client(guard(allow_private=False)) as session:
-            await assert_refused(session, f"http://{dual_stack_name}:{v4.port}/")
+    async def test_all_refused_still_reads_as_blocked(self, v4: Receiver) -> None:
+        async with client(guard(allow_private=False), self.resolve) as session:
+            await assert_refused(session, f"http://dual.invalid:{v4.port}/")
         assert v4.connections == 0
 
-    async def test_connects_to_the_allowed_address(
-        self, dual_stack_name: str, v4: Receiver
-    ) -> None:
-        async with client(guard(allowed_hosts={("127.0.0.1", v4.port)})) as session:
-            assert await fetch(session, f"http://{dual_stack_name}:{v4.port}/") == 200
+    async def test_connects_to_the_allowed_address(self, v4: Receiver) -> None:
+        target_guard = guard(allowed_hosts={("127.0.0.1", v4.port)})
+        async with client(target_guard, self.resolve) as session:
+            assert await fetch(session, f"http://dual.invalid:{v4.port}/") == 200
         assert v4.connections == 1
 
 
@@ -318,9 +306,10 @@ class TestAllowsWhatItShould:
 class TestIsBlocked:
     async def test_other_connection_errors_are_not_blocked(self, closed_port: int) -> None:
         async with client(guard(allow_private=True)) as session:
-            with pytest.raises(aiohttp.ClientConnectorError) as info:
+            with pytest.raises(HttpError) as info:
                 await fetch(session, f"http://127.0.0.1:{closed_port}/")
-        assert isinstance(info.value.os_error, ConnectionRefusedError)
+        assert (info.value.code, info.value.message) == ("connection_refused", "connection refused")
+        assert isinstance(info.value.__cause__, ConnectionRefusedError)
         assert not is_blocked(info.value)
 
     def test_follows_the_exception_chain(self) -> None:

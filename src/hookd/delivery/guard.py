@@ -1,19 +1,17 @@
 """Refuse to connect to addresses a webhook may not reach (SSRF guard).
 
-The check runs in the connector's socket factory, on the very address about to
+The check runs in the client's socket factory, on the very address about to
 be connected to, after DNS and for every connection: IP literals such as
-`[::ffff:127.0.0.2]`, names that resolve (or re-resolve) to private addresses,
-and redirect targets all pass through it. A resolver hook alone would miss IP
-literals, which aiohttp never resolves.
+`[::ffff:127.0.0.2]` and names that resolve (or re-resolve) to private
+addresses all pass through it. A resolver hook alone would miss IP literals,
+which are never resolved.
 
-Callers must still make requests with `trust_env=False` (an environment proxy
-would be the only address the guard sees) and `allow_redirects=False` (a
-redirect is a failed attempt, not a new target to chase).
+The client (client.py) never follows redirects and never uses a proxy (a
+proxy would be the only address the guard sees).
 
     TargetGuard.socket_factory   refuses with BlockedTarget, before any packet is sent
-    make_connector               a pooled TCPConnector wired to a guard, whose resolver
-                                 also drops refused addresses so a name with one
-                                 allowed address still connects
+    TargetGuard.allows           the same decision, for dropping refused addresses
+                                 after DNS so a name with one allowed address still connects
     is_blocked                   tells a refusal apart from other connection errors
 """
 
@@ -24,23 +22,18 @@ import socket
 from collections.abc import Collection, Sequence
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 
-import aiohttp
-import aiohttp.connector
 from aiohappyeyeballs import AddrInfoType
-from aiohttp.abc import AbstractResolver, ResolveResult
 
 from hookd.domain.urlpolicy import address_allowed
 
-__all__ = ["BlockedTarget", "TargetGuard", "is_blocked", "make_connector"]
-
-DNS_CACHE_SECONDS = 30  # safe to cache: the guard checks addresses, not names
+__all__ = ["BlockedTarget", "TargetGuard", "is_blocked"]
 
 
 class BlockedTarget(OSError):
     """The guard refused to connect to an address."""
 
     def __init__(self, address: str, reason: str = "not a public address") -> None:
-        # EACCES gives aiohttp's ClientConnectorError a strerror to show.
+        # EACCES gives the error a strerror to show.
         super().__init__(errno.EACCES, f"refused to connect to {address}: {reason}")
         self.address = address
 
@@ -99,46 +92,6 @@ class TargetGuard:
         return socket.socket(family=family, type=type_, proto=proto)
 
 
-class _GuardedResolver(AbstractResolver):
-    """Resolve names, keeping only the addresses the guard allows."""
-
-    def __init__(self, guard: TargetGuard) -> None:
-        # ThreadedResolver holds nothing to release, so the connector not owning
-        # this resolver (and never closing it) leaks nothing.
-        self._inner = aiohttp.ThreadedResolver()
-        self._guard = guard
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        """Return the allowed addresses of `host`, or one refused address when none is."""
-        results = await self._inner.resolve(host, port, family)
-        allowed = [r for r in results if self._guard.allows(r["host"], r["port"])]
-        # With only refused addresses, hand one on so the socket factory raises a
-        # single BlockedTarget; several refusals would be merged by aiohappyeyeballs
-        # into a plain OSError and no longer read as blocked.
-        return allowed or results[:1]
-
-    async def close(self) -> None:
-        """Release the wrapped resolver."""
-        await self._inner.close()
-
-
-def make_connector(guard: TargetGuard, *, limit: int) -> aiohttp.TCPConnector:
-    """Return a pooled connector whose every connection passes `guard`; call in the loop."""
-    return aiohttp.TCPConnector(
-        limit=limit,
-        # Fairness between receivers is the worker's per-webhook semaphore.
-        limit_per_host=0,
-        ttl_dns_cache=DNS_CACHE_SECONDS,
-        resolver=_GuardedResolver(guard),
-        socket_factory=guard.socket_factory,
-        # Only some Python versions leak closed TLS transports; elsewhere aiohttp
-        # warns that the option is ignored.
-        enable_cleanup_closed=bool(getattr(aiohttp.connector, "NEEDS_CLEANUP_CLOSED", False)),
-    )
-
-
 def is_blocked(exc: BaseException) -> bool:
     """Return True when `exc` was caused by the guard refusing a target."""
     seen: set[int] = set()
@@ -150,8 +103,6 @@ def is_blocked(exc: BaseException) -> bool:
         seen.add(id(current))
         if isinstance(current, BlockedTarget):
             return True
-        if isinstance(current, aiohttp.ClientConnectorError):
-            pending.append(current.os_error)
         pending.extend((current.__cause__, current.__context__))
     return False
 

@@ -1,8 +1,8 @@
-"""One HTTP attempt, through one pooled client per worker.
+"""One HTTP attempt, through one pooled client per worker (client.py).
 
-Redirects are never followed (a 3xx is a failed attempt), proxies from the
-environment are ignored, and every connection goes through the target guard,
-so a webhook cannot reach an address the URL policy forbids.
+Redirects are never followed (a 3xx is a failed attempt), proxies are never
+used, and every connection goes through the target guard, so a webhook cannot
+reach an address the URL policy forbids.
 
 Limits, each with a setting and its own error code:
     request body        over `max_request_bytes` it is not sent (`body_too_large`)
@@ -16,14 +16,12 @@ Limits, each with a setting and its own error code:
 from __future__ import annotations
 
 import asyncio
-import ssl
 import time
 from dataclasses import dataclass, field
 
-import aiohttp
-
 from hookd.config import Settings
-from hookd.delivery.guard import TargetGuard, is_blocked, make_connector
+from hookd.delivery.client import HttpClient, HttpError
+from hookd.delivery.guard import TargetGuard, is_blocked
 from hookd.delivery.request import OutgoingRequest
 from hookd.domain.outcome import AttemptResult
 
@@ -43,7 +41,7 @@ class Sent:
 
 
 class Sender:
-    """Send requests with one aiohttp session; create once per worker and reuse."""
+    """Send requests with one HTTP client; create once per worker and reuse."""
 
     def __init__(
         self,
@@ -51,7 +49,6 @@ class Sender:
         *,
         timeout: float,
         max_response_bytes: int,
-        connections: int = 0,
         max_request_bytes: int | None = None,
         max_header_bytes: int = 8190,
     ) -> None:
@@ -60,8 +57,7 @@ class Sender:
         self._max_response = max_response_bytes
         self._max_request = max_request_bytes
         self._max_header = max_header_bytes
-        self._connections = connections
-        self._session: aiohttp.ClientSession | None = None
+        self._client: HttpClient | None = None
 
     @classmethod
     def for_settings(cls, settings: Settings, **overrides: float) -> Sender:
@@ -87,27 +83,23 @@ class Sender:
         await self.close()
 
     def open(self) -> None:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=make_connector(self._guard, limit=self._connections),
-                trust_env=False,
-                auto_decompress=True,
-                skip_auto_headers=("User-Agent", "Content-Type"),
-                max_line_size=self._max_header,
-                max_field_size=self._max_header,
+        if self._client is None:
+            self._client = HttpClient(
+                self._guard,
+                max_header_bytes=self._max_header,
                 max_headers=MAX_RESPONSE_HEADERS,
             )
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
     async def send(self, request: OutgoingRequest) -> Sent:
         """Make the attempt; never raises for network or HTTP failures."""
-        if self._session is None:
+        if self._client is None:
             self.open()
-        assert self._session is not None
+        assert self._client is not None
         started = time.time()
         clock = time.perf_counter()
         if self._max_request is not None and len(request.body) > self._max_request:
@@ -120,102 +112,40 @@ class Sender:
             return Sent(result, started, 0.0)
         try:
             async with asyncio.timeout(self._timeout):
-                async with self._session.request(
+                response = await self._client.request(
                     request.method,
                     request.url,
-                    data=request.body or None,
-                    headers=request.headers,
-                    allow_redirects=False,
-                ) as response:
-                    # Read to the limit or the end, whichever comes first: a reset
-                    # before either is an error, not a short success. Leaving the
-                    # context with bytes unread closes the connection (never reused).
-                    body = await _read_at_most(response.content, self._max_response)
-                    headers = {
-                        str(k): v
-                        for k, v in list(response.headers.items())[:_KEPT_RESPONSE_HEADERS]
-                    }
-                    result = AttemptResult(
-                        status=response.status, retry_after=response.headers.get("Retry-After")
-                    )
-                    text = body.decode("utf-8", errors="replace")
-                    return Sent(result, started, _ms(clock), headers, text)
+                    request.headers,
+                    request.body,
+                    max_body=self._max_response,
+                )
         except TimeoutError:
             result = AttemptResult(
                 None, "timeout", f"timed out after {self._timeout:g} s", timed_out=True
             )
         except Exception as exc:
-            result = classify(exc, max_header_bytes=self._max_header)
+            result = classify(exc)
+        else:
+            headers = {
+                name.decode("latin-1"): value.decode("utf-8", errors="replace")
+                for name, value in response.headers[:_KEPT_RESPONSE_HEADERS]
+            }
+            result = AttemptResult(status=response.status, retry_after=response.retry_after)
+            text = response.body.decode("utf-8", errors="replace")
+            return Sent(result, started, _ms(clock), headers, text)
         return Sent(result, started, _ms(clock))
-
-
-async def _read_at_most(content: aiohttp.StreamReader, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    left = limit
-    while left > 0:
-        chunk = await content.read(left)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
 
 
 def _ms(clock: float) -> float:
     return round((time.perf_counter() - clock) * 1000, 3)
 
 
-def classify(exc: BaseException, *, max_header_bytes: int = 8190) -> AttemptResult:
+def classify(exc: BaseException) -> AttemptResult:
     """Name a failed attempt's cause: an error code and words for a person."""
-    too_large = _headers_too_large(exc, max_header_bytes)
-    if too_large:
-        return AttemptResult(None, "response_too_large", too_large)
+    if isinstance(exc, HttpError):
+        return AttemptResult(None, exc.code, exc.message)
     if is_blocked(exc):
-        return AttemptResult(None, "blocked_target", f"blocked: {_cause(exc)}")
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        return AttemptResult(None, "tls", f"TLS certificate rejected: {exc.certificate_error}")
-    if isinstance(exc, aiohttp.ClientConnectorSSLError | ssl.SSLError):
-        return AttemptResult(None, "tls", f"TLS error: {exc}")
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return AttemptResult(None, "dns", f"could not resolve host: {_cause(exc)}")
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        if isinstance(exc.os_error, ConnectionRefusedError):
-            return AttemptResult(None, "connection_refused", "connection refused")
-        return AttemptResult(None, "connection_error", f"could not connect: {_cause(exc)}")
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return AttemptResult(None, "connection_closed", "server closed the connection")
-    if isinstance(exc, ConnectionResetError | aiohttp.ClientOSError):
+        return AttemptResult(None, "blocked_target", f"blocked: {exc}")
+    if isinstance(exc, ConnectionResetError):
         return AttemptResult(None, "connection_reset", "connection reset")
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        if "not completed" in str(exc) or isinstance(exc.__cause__, ConnectionError):
-            return AttemptResult(
-                None,
-                "connection_reset",
-                "connection lost while reading the response body (the response is incomplete)",
-            )
-        return AttemptResult(None, "bad_response", f"invalid response body: {exc}")
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return AttemptResult(None, "bad_response", f"invalid response: {exc}")
-    if isinstance(exc, aiohttp.InvalidURL | ValueError):
-        return AttemptResult(None, "invalid_url", f"invalid URL: {exc}")
     return AttemptResult(None, "error", f"{type(exc).__name__}: {exc}")
-
-
-def _cause(exc: BaseException) -> str:
-    inner = getattr(exc, "os_error", None) or exc.__cause__ or exc
-    return str(inner) or type(inner).__name__
-
-
-def _headers_too_large(exc: BaseException, limit: int) -> str | None:
-    """Describe a response refused for the size of its head; None for other errors."""
-    if not isinstance(exc, aiohttp.ClientResponseError):
-        return None
-    text = str(exc.message)
-    if "Got more than" in text or "too long" in text.lower():
-        return (
-            f"response status or header line longer than {limit:,} bytes"
-            " (HOOKD_MAX_RESPONSE_HEADER_BYTES)"
-        )
-    if "Too many headers" in text:
-        return f"response has more than {MAX_RESPONSE_HEADERS} headers"
-    return None
