@@ -214,6 +214,25 @@ class TestKeepAlive:
         assert (await get(http, server.url)).status == 200
         assert [number for number, _, _ in server.requests] == [1, 1, 2]
 
+    async def test_after_one_stale_connection_the_other_idle_ones_are_dropped(
+        self, serve: Callable[..., Awaitable[Server]], http: HttpClient
+    ) -> None:
+        async def handler(conn: Conn) -> None:
+            await conn.request()
+            if conn.number <= 2:
+                await asyncio.sleep(0.05)  # so that both first requests need a connection
+                await conn.answer(OK)
+                await conn.request()
+                return  # a restart: neither answers again
+            await conn.answer(OK)
+
+        server = await serve(handler)
+        await asyncio.gather(get(http, server.url), get(http, server.url))
+        assert (await get(http, server.url)).status == 200
+        # One stale connection was tried, the other dropped unused, then a new one.
+        assert len(server.requests) == 4 and server.connections == 3
+        assert server.requests[-1][0] == 3
+
     async def test_a_new_connection_closed_before_answering_fails(
         self, serve: Callable[..., Awaitable[Server]], http: HttpClient
     ) -> None:

@@ -50,6 +50,7 @@ KEEPALIVE_SECONDS = 15.0
 DNS_CACHE_SECONDS = 30.0  # safe to cache: the guard checks addresses, not names
 HAPPY_EYEBALLS_DELAY = 0.25
 BODYLESS_STATUSES = frozenset({204, 304})
+SMALL_BODY = 64 * 1024  # bodies up to this size go out in one write with their head
 
 Resolver = Callable[[str, int], Awaitable[Sequence[AddrInfoType]]]
 
@@ -158,7 +159,10 @@ class HttpClient:
             except _Stale:
                 conn.close()
                 if reused:
-                    continue  # the server had closed the idle connection: once more, anew
+                    # The server had closed the idle connection, and likely its
+                    # other idle ones too (a restart): once more, on a new one.
+                    self._drop(key)
+                    continue
                 raise
             except BaseException:
                 conn.close()  # an unfinished exchange leaves the connection unusable
@@ -198,6 +202,10 @@ class HttpClient:
                 return conn
             conn.close()
         return None
+
+    def _drop(self, key: tuple[str, str, int]) -> None:
+        for conn in self._idle.pop(key, ()):
+            conn.close()
 
     def _put(self, key: tuple[str, str, int], conn: _Connection) -> None:
         loop = asyncio.get_running_loop()
@@ -241,6 +249,8 @@ class HttpClient:
             if exc.errno == errno.ECONNREFUSED:
                 raise HttpError("connection_refused", "connection refused") from exc
             raise HttpError("connection_error", f"could not connect: {exc}") from exc
+        # Without it a request written as head and body waits for the ACK of the head.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = _Connection(self._max_header, self._max_headers)
         try:
             if target.tls:
@@ -351,10 +361,10 @@ class _Connection(asyncio.Protocol):
         self._start(max_body)
         waiter: asyncio.Future[tuple[Response, bool]] = asyncio.get_running_loop().create_future()
         self._waiter = waiter
-        if body:
-            self._transport.writelines((head, body))
+        if len(body) > SMALL_BODY:
+            self._transport.writelines((head, body))  # no copy of a big body
         else:
-            self._transport.write(head)
+            self._transport.write(head + body)  # one segment
         try:
             return await waiter
         finally:

@@ -5,7 +5,8 @@ driver starts transactions lazily and two workers can claim the same rows
 (measured: 2,500 duplicates in 2,000 rows); with it the write lock is taken
 at BEGIN. Writes share one connection so they queue in the pool instead of
 spinning on SQLite's busy lock; reads have their own pool (WAL readers never
-block).
+block). The WAL is checkpointed on a thread of its own, never inside a commit
+(store/checkpoints.py).
 
 PostgreSQL: every session ends a transaction left idle for 10 s. hookd's
 transactions wait on nothing but the database, so one idle that long belongs
@@ -18,6 +19,7 @@ store/sessions.py. hookd's sessions carry application_name `hookd`.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from hookd.store.checkpoints import Checkpointer
+
 IDLE_IN_TRANSACTION_TIMEOUT = "10s"
+BUSY_TIMEOUT_MS = 30_000  # SQLite: how long a writer waits for another's write lock
 APPLICATION_NAME = "hookd"  # how hookd's own sessions are told apart (store/sessions.py)
 
 
@@ -37,8 +42,11 @@ class Engines:
     write: AsyncEngine
     read: AsyncEngine
     dialect: str
+    checkpointer: Checkpointer | None = None  # SQLite files: store/checkpoints.py
 
     async def dispose(self) -> None:
+        if self.checkpointer is not None:
+            await asyncio.to_thread(self.checkpointer.stop)
         await self.write.dispose()
         if self.read is not self.write:
             await self.read.dispose()
@@ -95,7 +103,11 @@ def _sqlite(url: str) -> Engines:
     read = create_async_engine(url, pool_size=8, max_overflow=0)
     _sqlite_setup(write, immediate=True)
     _sqlite_setup(read, immediate=False)
-    return Engines(write=write, read=read, dialect="sqlite")
+    checkpointer = None
+    if database and database != ":memory:":
+        checkpointer = Checkpointer(database)
+        checkpointer.start()
+    return Engines(write=write, read=read, dialect="sqlite", checkpointer=checkpointer)
 
 
 def _sqlite_setup(engine: AsyncEngine, *, immediate: bool) -> None:
@@ -106,9 +118,12 @@ def _sqlite_setup(engine: AsyncEngine, *, immediate: bool) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA cache_size=-65536")
+        if immediate:
+            # Checkpoints run on the Checkpointer's thread, never inside a commit.
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
