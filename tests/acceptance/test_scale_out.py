@@ -165,7 +165,7 @@ class Cluster:
         for _ in range(tries):
             seen = len(self.receiver.received())
             worker.signal(signal.SIGSTOP)
-            ports = source_ports(worker.proc.pid)
+            ports = source_ports(worker.proc.pid, self.receiver.port)
             sending = self.leases()
             if any(
                 (event, self.webhook_ids[path]) in sending
@@ -184,8 +184,12 @@ class Cluster:
             process.kill()
 
 
-def source_ports(pid: int) -> set[int]:
-    """Return the local ports of the TCP sockets process `pid` holds open."""
+def source_ports(pid: int, remote_port: int) -> set[int]:
+    """Return the local ports of process `pid`'s TCP sockets connected to `remote_port`.
+
+    Only those: a port of its database connections may be the very number
+    another worker's connection to the receiver has.
+    """
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         target = os.readlink(fd) if fd.is_symlink() else ""
@@ -195,7 +199,7 @@ def source_ports(pid: int) -> set[int]:
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
-            if fields[9] in inodes:
+            if fields[9] in inodes and int(fields[2].rsplit(":", 1)[1], 16) == remote_port:
                 ports.add(int(fields[1].rsplit(":", 1)[1], 16))
     return ports
 
@@ -251,7 +255,7 @@ class TestScaleOut:
         shares = []
         for worker in cluster.workers:
             assert worker.proc is not None
-            ports = source_ports(worker.proc.pid)
+            ports = source_ports(worker.proc.pid, cluster.receiver.port)
             shares.append(sum(port_of(r) in ports for r in received))
         assert all(shares), shares
 
@@ -266,7 +270,7 @@ class TestScaleOut:
         for worker in cluster.workers:
             worker.signal(signal.SIGSTOP)
         leases = cluster.leases()
-        ports = source_ports(victim.proc.pid)
+        ports = source_ports(victim.proc.pid, cluster.receiver.port)
         victim.kill()  # SIGKILL: no chance to release or record anything
         for worker in others:
             worker.signal(signal.SIGCONT)
@@ -332,6 +336,9 @@ class TestScaleOut:
         for first, *again in taken_over:
             # Completed elsewhere: another worker sent it, once the lease had run out.
             elsewhere = [r for r in again if port_of(r) not in ports]
-            assert elsewhere, "a delivery of the frozen worker was not taken over"
+            assert elsewhere, (
+                "a delivery of the frozen worker was not taken over: "
+                f"{[(r.peer, r.received_at) for r in [first, *again]]}, frozen ports {ports}"
+            )
             assert all(r.received_at - first.received_at >= lease / 2 for r in elsewhere)
         frozen.signal(signal.SIGCONT)  # thawed before teardown, so it can be stopped

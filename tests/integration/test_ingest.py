@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from hookd.config import Settings
-from hookd.delivery.ingest import EventIn, Ingest
+from hookd.delivery.ingest import COMMITTERS, EventIn, Ingest
 from hookd.store import Store
 from tests.support.factories import make_webhook
 
@@ -50,3 +50,45 @@ async def test_same_key_in_one_group_returns_the_original(store: Store, settings
     assert [first[0].duplicate, second[0].duplicate].count(True) == 1
     page = await store.deliveries.page(app.id, limit=10)
     assert len(page.items) == 1
+
+
+async def test_on_postgresql_group_commits_overlap(store: Store, settings: Settings) -> None:
+    app = await store.apps.ensure_default(time.time())
+    await make_webhook(store, app.id, "https://example.com/hook")
+    running = most = 0
+    publish = store.events.publish
+
+    async def watched(*args: Any, **kwargs: Any) -> Any:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        try:
+            return await publish(*args, **kwargs)
+        finally:
+            running -= 1
+
+    store.events.publish = watched  # type: ignore[method-assign]
+    ingest = Ingest(store, settings)
+    calls = []
+    for i in range(40):
+        calls.append(asyncio.create_task(ingest.publish(app.id, [EventIn("job.start", {"n": i})])))
+        await asyncio.sleep(0)  # let a committer take what waits so far
+    results = await asyncio.gather(*calls)
+    assert len({r[0].event.id for r in results}) == 40
+    # SQLite has one writer; PostgreSQL runs several group commits at once.
+    if store.dialect == "sqlite":
+        assert most == 1
+    else:
+        assert 1 < most <= COMMITTERS["postgresql"]
+
+
+async def test_a_publish_right_after_another_is_committed(store: Store, settings: Settings) -> None:
+    # The caller resumes before the finished committer's task is cleaned up; the
+    # next call must still get a committer of its own.
+    app = await store.apps.ensure_default(time.time())
+    await make_webhook(store, app.id, "https://example.com/hook")
+    ingest = Ingest(store, settings)
+    async with asyncio.timeout(10):
+        for i in range(5):
+            [published] = await ingest.publish(app.id, [EventIn("job.start", {"n": i})])
+            assert published.deliveries == 1

@@ -17,8 +17,10 @@ import pytest
 from sqlalchemy.exc import DBAPIError
 
 from hookd import ids
+from hookd.delivery.ingest import choose
 from hookd.domain.models import DeliveryStatus
 from hookd.store import Store, direct
+from hookd.store.records import NewEvent
 from tests.support.factories import make_webhook, publish, record_for
 
 pytestmark = pytest.mark.postgres
@@ -88,3 +90,28 @@ async def test_other_errors_are_not_run_again(pg_store: Store) -> None:
     with pytest.raises(DBAPIError, match="division by zero"):
         await direct.transaction(pg_store.engines.write, body)
     assert runs == 1
+
+
+async def test_one_key_published_by_transactions_at_once_makes_one_event(
+    pg_store: Store,
+) -> None:
+    # Each transaction finds no earlier event with the key; the first to commit
+    # wins the unique constraint and the others, run again, answer with its event.
+    app = await pg_store.apps.ensure_default(time.time())
+    await make_webhook(pg_store, app.id, "https://example.com/hook")
+    results = await asyncio.gather(
+        *(
+            pg_store.events.publish(
+                app.id,
+                [NewEvent("job.start", "{}", "k-1")],
+                choose,
+                now=time.time(),
+                idempotency_window=3600,
+            )
+            for _ in range(6)
+        )
+    )
+    assert len({r[0].event.id for r in results}) == 1
+    assert [r[0].duplicate for r in results].count(False) == 1
+    page = await pg_store.deliveries.page(app.id, limit=10)
+    assert len(page.items) == 1

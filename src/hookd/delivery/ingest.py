@@ -41,6 +41,9 @@ def choose(event: NewEvent, targets: Sequence[FanoutTarget]) -> list[str]:
 
 # Events one group commit takes at most (a batch call bigger than this commits alone).
 GROUP_EVENTS = 2000
+# Group commits running at once: SQLite has one writer; on PostgreSQL several
+# transactions overlap their round trips with the event loop's work on the next.
+COMMITTERS = {"sqlite": 1, "postgresql": 4}
 
 
 class Ingest:
@@ -51,14 +54,18 @@ class Ingest:
     group commit), up to GROUP_EVENTS events. Nobody waits for a timer: at low
     load each call commits alone, at high load many commit together, and each
     caller is answered only after its own events committed. If a transaction
-    fails, every call in it gets the error; none is acknowledged.
+    fails, every call in it gets the error; none is acknowledged. On
+    PostgreSQL up to COMMITTERS transactions run at once (an idempotency key
+    published by two of them at once is settled by the unique constraint: the
+    loser runs again and answers with the winner's event, store/direct.py).
     """
 
     def __init__(self, store: Store, settings: Settings) -> None:
         self._store = store
         self._settings = settings
         self._waiting: list[_Call] = []
-        self._committer: asyncio.Task[None] | None = None
+        self._committers: set[asyncio.Task[None]] = set()
+        self._most = COMMITTERS.get(store.dialect, 1)
 
     async def publish(self, app_id: str, items: Sequence[EventIn]) -> list[Published]:
         """Validate and store events with their deliveries; returns one result per item."""
@@ -75,8 +82,11 @@ class Ingest:
             new.append(NewEvent(item.type, orjson.dumps(item.data).decode(), item.idempotency_key))
         call = _Call(app_id, new, asyncio.get_running_loop().create_future())
         self._waiting.append(call)
-        if self._committer is None or self._committer.done():
-            self._committer = asyncio.create_task(self._commit_waiting())
+        # A committer that found nothing left is done at once, before any done
+        # callback would run: count only the ones still going.
+        self._committers = {c for c in self._committers if not c.done()}
+        if len(self._committers) < self._most:
+            self._committers.add(asyncio.create_task(self._commit_waiting()))
         return await call.done
 
     async def _commit_waiting(self) -> None:

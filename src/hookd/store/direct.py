@@ -95,17 +95,19 @@ async def run(conn: AsyncConnection, body: Callable[[Tx], T]) -> T:
     return await conn.run_sync(lambda sync: body(_SyncTx(sync)))
 
 
-# PostgreSQL's deadlock and serialization failures: nothing was written, try again.
-_TRANSIENT = frozenset({"40P01", "40001"})
+# PostgreSQL's deadlock and serialization failures: nothing was written, try
+# again. And a unique key taken by a transaction that committed meanwhile (an
+# idempotency key published twice at once): run again, the body sees its row.
+_TRANSIENT = frozenset({"40P01", "40001", "23505"})
 TRIES = 3
 
 
 async def transaction(engine: AsyncEngine, body: Callable[[Tx], T]) -> T:
     """Run `body` in a transaction of its own on `engine`: committed if it returns.
 
-    On PostgreSQL a transaction ended by a deadlock or serialization failure is
-    run again (up to TRIES times in all): bodies are plain functions of their
-    inputs, so running one again is safe.
+    On PostgreSQL a transaction ended by a deadlock, a serialization failure or
+    a unique violation is run again (up to TRIES times in all): bodies are
+    plain functions of their inputs, so running one again is safe.
     """
     if engine.dialect.name != "sqlite":
         for attempt in range(1, TRIES + 1):
