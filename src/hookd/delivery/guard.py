@@ -13,6 +13,7 @@ proxy would be the only address the guard sees).
     TargetGuard.allows           the same decision, for dropping refused addresses
                                  after DNS so a name with one allowed address still connects
     is_blocked                   tells a refusal apart from other connection errors
+                                 (the client raises HttpError `blocked_target` from it)
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from hookd.config import Settings
 from hookd.delivery.client import HttpClient, HttpError
-from hookd.delivery.guard import TargetGuard, is_blocked
+from hookd.delivery.guard import TargetGuard
 from hookd.delivery.request import OutgoingRequest
 from hookd.domain.outcome import AttemptResult
 
@@ -142,10 +142,6 @@ def _ms(clock: float) -> float:
 
 def classify(exc: BaseException) -> AttemptResult:
     """Name a failed attempt's cause: an error code and words for a person."""
-    if isinstance(exc, HttpError):
+    if isinstance(exc, HttpError):  # the client names every failure it knows
         return AttemptResult(None, exc.code, exc.message)
-    if is_blocked(exc):
-        return AttemptResult(None, "blocked_target", f"blocked: {exc}")
-    if isinstance(exc, ConnectionResetError):
-        return AttemptResult(None, "connection_reset", "connection reset")
     return AttemptResult(None, "error", f"{type(exc).__name__}: {exc}")
