@@ -220,14 +220,15 @@ class TestKeepAlive:
         async def handler(conn: Conn) -> None:
             await conn.request()
             if conn.number <= 2:
-                await asyncio.sleep(0.05)  # so that both first requests need a connection
                 await conn.answer(OK)
                 await conn.request()
                 return  # a restart: neither answers again
             await conn.answer(OK)
 
         server = await serve(handler)
+        # Both start with an empty pool, so each opens a connection of its own.
         await asyncio.gather(get(http, server.url), get(http, server.url))
+        assert server.connections == 2
         assert (await get(http, server.url)).status == 200
         # One stale connection was tried, the other dropped unused, then a new one.
         assert len(server.requests) == 4 and server.connections == 3

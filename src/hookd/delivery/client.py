@@ -195,10 +195,10 @@ class HttpClient:
         conns = self._idle.get(key)
         if not conns:
             return None
-        deadline = asyncio.get_running_loop().time() - KEEPALIVE_SECONDS
+        since = asyncio.get_running_loop().time() - KEEPALIVE_SECONDS
         while conns:
             conn = conns.pop()
-            if not conn.closed and conn.idle_since > deadline:
+            if conn.idle_after(since):
                 return conn
             conn.close()
         return None
@@ -217,9 +217,9 @@ class HttpClient:
     def _sweep(self) -> None:
         """Close connections idle for longer than the keep-alive time."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() - KEEPALIVE_SECONDS
+        since = loop.time() - KEEPALIVE_SECONDS
         for key, conns in list(self._idle.items()):
-            kept = [c for c in conns if not c.closed and c.idle_since > deadline]
+            kept = [c for c in conns if c.idle_after(since)]
             for conn in conns:
                 if conn not in kept:
                     conn.close()
@@ -243,9 +243,7 @@ class HttpClient:
             )
         except BlockedTarget as exc:
             raise HttpError("blocked_target", f"blocked: {exc}") from exc
-        except ConnectionRefusedError as exc:
-            raise HttpError("connection_refused", "connection refused") from exc
-        except OSError as exc:
+        except OSError as exc:  # ConnectionRefusedError included
             if exc.errno == errno.ECONNREFUSED:
                 raise HttpError("connection_refused", "connection refused") from exc
             raise HttpError("connection_error", f"could not connect: {exc}") from exc
@@ -280,11 +278,12 @@ class HttpClient:
 
     async def _addresses(self, target: Target) -> Sequence[AddrInfoType]:
         """Return the addresses to try: the allowed ones, else one refused (to raise on)."""
-        if target.is_ip:
-            family = socket.AF_INET6 if ":" in target.host else socket.AF_INET
-            if family == socket.AF_INET6:
-                return [(family, socket.SOCK_STREAM, 6, "", (target.host, target.port, 0, 0))]
-            return [(family, socket.SOCK_STREAM, 6, "", (target.host, target.port))]
+        if target.is_ip:  # never resolved: the guard sees the literal itself
+            if ":" in target.host:
+                v6 = (target.host, target.port, 0, 0)
+                return [(socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", v6)]
+            v4 = (target.host, target.port)
+            return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", v4)]
         key = (target.host, target.port)
         now = asyncio.get_running_loop().time()
         cached = self._dns.get(key)
@@ -369,6 +368,10 @@ class _Connection(asyncio.Protocol):
             return await waiter
         finally:
             self._waiter = None
+
+    def idle_after(self, since: float) -> bool:
+        """Return True when the connection is open and has been idle only since `since`."""
+        return not self.closed and self.idle_since > since
 
     def close(self) -> None:
         self.closed = True

@@ -12,8 +12,6 @@ proxy would be the only address the guard sees).
     TargetGuard.socket_factory   refuses with BlockedTarget, before any packet is sent
     TargetGuard.allows           the same decision, for dropping refused addresses
                                  after DNS so a name with one allowed address still connects
-    is_blocked                   tells a refusal apart from other connection errors
-                                 (the client raises HttpError `blocked_target` from it)
 """
 
 from __future__ import annotations
@@ -27,7 +25,7 @@ from aiohappyeyeballs import AddrInfoType
 
 from hookd.domain.urlpolicy import address_allowed
 
-__all__ = ["BlockedTarget", "TargetGuard", "is_blocked"]
+__all__ = ["BlockedTarget", "TargetGuard"]
 
 
 class BlockedTarget(OSError):
@@ -91,21 +89,6 @@ class TargetGuard:
         family, type_, proto, _canonname, sockaddr = addr_info
         self.check(str(sockaddr[0]), int(sockaddr[1]))
         return socket.socket(family=family, type=type_, proto=proto)
-
-
-def is_blocked(exc: BaseException) -> bool:
-    """Return True when `exc` was caused by the guard refusing a target."""
-    seen: set[int] = set()
-    pending: list[BaseException | None] = [exc]
-    while pending:
-        current = pending.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, BlockedTarget):
-            return True
-        pending.extend((current.__cause__, current.__context__))
-    return False
 
 
 def _listen_addresses(host: str) -> tuple[IPv4Address | IPv6Address, ...]:

@@ -55,15 +55,13 @@ class Checkpointer:
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=30)
 
-    def checkpoint(self, conn: sqlite3.Connection) -> tuple[int, int, int]:
-        """Run one passive checkpoint: (busy, frames in the WAL, frames checkpointed)."""
+    def _checkpoint(self, conn: sqlite3.Connection) -> None:
         started = time.perf_counter()
-        busy, frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        _busy, frames, _done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         took = time.perf_counter() - started
         if took > SLOW:
             log.warning("checkpointing the WAL (%d frames) took %.1f s", frames, took)
         self.checkpoints += 1
-        return int(busy), int(frames), int(done)
 
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
@@ -73,7 +71,7 @@ class Checkpointer:
                     # mode=rw: a database deleted meanwhile is not created anew.
                     uri = f"file:{quote(self._path)}?mode=rw"
                     conn = sqlite3.connect(uri, uri=True, timeout=5, isolation_level=None)
-                self.checkpoint(conn)
+                self._checkpoint(conn)
             except sqlite3.Error as exc:
                 # A locked or vanished file: try again next time, on a new connection.
                 log.debug("checkpoint skipped: %s", exc)
