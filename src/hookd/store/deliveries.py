@@ -301,13 +301,19 @@ def _claim(
     return claimed, found_events, found_webhooks, carried_events(tx, batch_ids)
 
 
-_INSERT_ATTEMPT = (
-    f"INSERT INTO attempts ({rows.ATTEMPT_COLUMNS})"  # noqa: S608
-    f" VALUES ({direct.marks(len(attempts.c))})"
-)
-_SETTLE = (
-    "UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?,"
-    " last_status_code = ?, claim_token = NULL, updated_at = ? WHERE id = ? AND claim_token = ?"
+_INSERT_ATTEMPT = direct.bulk_insert(attempts, [c.name for c in attempts.c])
+_SETTLE = direct.bulk_update(
+    deliveries,
+    set_=(
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "last_status_code",
+        "claim_token",
+        "updated_at",
+    ),
+    where=("id", "claim_token"),
 )
 
 
@@ -315,8 +321,8 @@ def _record(
     records: Sequence[AttemptRecord], now: float, limits: Limits, mail: bool, tx: direct.Tx
 ) -> list[Incident]:
     """Write the attempts, their deliveries' new state and their webhooks' health."""
-    tx.many(_INSERT_ATTEMPT, [rows.attempt_tuple(r.attempt) for r in records])
-    tx.many(
+    tx.each(_INSERT_ATTEMPT, [rows.attempt_tuple(r.attempt) for r in records])
+    tx.each(
         _SETTLE,
         [
             (
@@ -325,6 +331,7 @@ def _record(
                 r.next_attempt_at,
                 r.last_error,
                 r.attempt.response_status,
+                None,
                 now,
                 r.attempt.delivery_id,
                 r.claim_token,

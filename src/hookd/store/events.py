@@ -89,13 +89,22 @@ class EventRepository:
 
 QUEUED = DeliveryStatus.QUEUED.value
 PENDING = DeliveryStatus.PENDING.value
-_INSERT_EVENT = (
-    "INSERT INTO events (id, app_id, type, data, timestamp, live, idempotency_key, created_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_EVENT = direct.bulk_insert(
+    events,
+    ("id", "app_id", "type", "data", "timestamp", "live", "idempotency_key", "created_at"),
 )
-_INSERT_DELIVERY = (
-    "INSERT INTO deliveries (id, app_id, webhook_id, event_id, status, next_attempt_at,"
-    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_DELIVERY = direct.bulk_insert(
+    deliveries,
+    (
+        "id",
+        "app_id",
+        "webhook_id",
+        "event_id",
+        "status",
+        "next_attempt_at",
+        "created_at",
+        "updated_at",
+    ),
 )
 
 
@@ -154,8 +163,8 @@ class _Plan:
                 seen[key] = published
             out.append(published)
         delivery_ids = ids.new_ids("dlv", len(owed), now) if owed else []
-        tx.many(_INSERT_EVENT, event_rows)
-        tx.many(
+        tx.each(_INSERT_EVENT, event_rows)
+        tx.each(
             _INSERT_DELIVERY,
             [
                 (delivery_id, app_id, webhook_id, event_id, state, now, now, now)
