@@ -1,4 +1,4 @@
-"""Bulk statements (store/direct.py): per row on SQLite, over column arrays on PostgreSQL."""
+"""Bulk inserts (store/direct.py): per row on SQLite, over column arrays on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -32,7 +32,6 @@ _EVENT_COLUMNS = (
     "created_at",
 )
 _INSERT = direct.bulk_insert(events, _EVENT_COLUMNS)
-_SET_KEY = direct.bulk_update(events, set_=("idempotency_key", "live"), where=("id", "type"))
 
 
 @pytest.fixture
@@ -72,33 +71,8 @@ async def test_no_rows_is_no_statement(store: Store) -> None:
     assert await _read(store) == {}
 
 
-async def test_update_sets_only_rows_matching_every_key(store: Store, app_id: str) -> None:
-    rows = [(f"evt_{i}", app_id, "t", "{}", 1.0, True, f"old{i}", 1.0) for i in range(4)]
-    await direct.transaction(store.engines.write, lambda tx: tx.each(_INSERT, rows))
-    changes = [
-        (None, False, "evt_0", "t"),  # set to NULL
-        ('new "1"', True, "evt_1", "t"),
-        ("never", False, "evt_2", "other type"),  # the second key does not match
-    ]
-    await direct.transaction(store.engines.write, lambda tx: tx.each(_SET_KEY, changes))
-    found = await _read(store)
-    assert [(found[f"evt_{i}"][6], found[f"evt_{i}"][5]) for i in range(4)] == [
-        (None, False),
-        ('new "1"', True),
-        ("old2", True),
-        ("old3", True),
-    ]
-
-
 def test_postgresql_statement_is_one_over_arrays() -> None:
     assert _INSERT.sqlite.endswith("VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
     assert "unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::float8[], ?::boolean[]" in (
         _INSERT.postgresql
-    )
-    assert (
-        _SET_KEY.sqlite
-        == "UPDATE events SET idempotency_key = ?, live = ? WHERE id = ? AND type = ?"
-    )
-    assert _SET_KEY.postgresql.endswith(
-        "AS v(s0, s1, w0, w1) WHERE events.id = v.w0 AND events.type = v.w1"
     )

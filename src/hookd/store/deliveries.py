@@ -302,18 +302,9 @@ def _claim(
 
 
 _INSERT_ATTEMPT = direct.bulk_insert(attempts, [c.name for c in attempts.c])
-_SETTLE = direct.bulk_update(
-    deliveries,
-    set_=(
-        "status",
-        "attempts",
-        "next_attempt_at",
-        "last_error",
-        "last_status_code",
-        "claim_token",
-        "updated_at",
-    ),
-    where=("id", "claim_token"),
+_SETTLE = (
+    "UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?,"
+    " last_status_code = ?, claim_token = NULL, updated_at = ? WHERE id = ? AND claim_token = ?"
 )
 
 
@@ -322,7 +313,7 @@ def _record(
 ) -> list[Incident]:
     """Write the attempts, their deliveries' new state and their webhooks' health."""
     tx.each(_INSERT_ATTEMPT, [rows.attempt_tuple(r.attempt) for r in records])
-    tx.each(
+    tx.many(
         _SETTLE,
         [
             (
@@ -331,7 +322,6 @@ def _record(
                 r.next_attempt_at,
                 r.last_error,
                 r.attempt.response_status,
-                None,
                 now,
                 r.attempt.delivery_id,
                 r.claim_token,

@@ -21,12 +21,11 @@ lock held by another process is waited for in steps of BUSY_POLL, not with
 SQLite's growing sleeps.
 
 SQL is written once with `?` placeholders; PostgreSQL gets `$1, $2, …`.
-A statement run for many rows at once (inserting attempts, settling
-deliveries) is a `Bulk`: executed per row on SQLite, and once over one array
-per column (`unnest`) on PostgreSQL, where it costs the server 7-10 µs less
-per row than a prepared statement executed per row (measured: deliveries
-inserted at 17.9 against 28.4 µs of server CPU per row, attempts at 13.0
-against 20.7, deliveries settled at 29.7 against 37.3).
+An insert of many rows (events, deliveries, attempts) is a `Bulk`: executed
+per row on SQLite, and once over one array per column (`unnest`) on
+PostgreSQL, where it costs the server 7-10 µs less per row than a prepared
+statement executed per row (measured: deliveries at 17.9 against 28.4 µs of
+server CPU per row, attempts at 13.0 against 20.7).
 A list of values is matched with `tx.among(values)`: `IN (?, ?, …)` on SQLite,
 `= ANY(?)` with one array on PostgreSQL, so that each statement has one text
 whatever the list's length and is prepared once per connection (asyncpg
@@ -52,7 +51,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hookd.store.engine import BUSY_TIMEOUT_MS
 
-__all__ = ["Bulk", "Tx", "bulk_insert", "bulk_update", "marks", "marks_in", "run", "transaction"]
+__all__ = ["Bulk", "Tx", "bulk_insert", "marks", "marks_in", "run", "transaction"]
 
 T = TypeVar("T")
 Params = Sequence[Any]
@@ -86,7 +85,12 @@ class Tx(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Bulk:
-    """One statement for many rows: `sqlite` runs per row, `postgresql` once over arrays."""
+    """One statement for many rows: `sqlite` runs per row, `postgresql` once over arrays.
+
+    Inserts only: an UPDATE joined to arrays is planned as a join, and a plan
+    cached while the table was small (a hash join over a sequential scan) stays
+    when it has grown; updates keep one indexed statement per row.
+    """
 
     sqlite: str
     postgresql: str
@@ -99,25 +103,6 @@ def bulk_insert(table: sa.Table, columns: Sequence[str]) -> Bulk:
     return Bulk(
         f"INSERT INTO {table.name} ({names}) VALUES ({marks(len(columns))})",  # noqa: S608
         f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays})",  # noqa: S608
-    )
-
-
-def bulk_update(table: sa.Table, *, set_: Sequence[str], where: Sequence[str]) -> Bulk:
-    """Set columns `set_` of the row whose `where` columns match; a row gives both, in order.
-
-    On PostgreSQL a row matched by two tuples is updated once: give each row once.
-    """
-    name = table.name
-    sets = ", ".join(f"{c} = ?" for c in set_)
-    keys = " AND ".join(f"{c} = ?" for c in where)
-    aliases = [f"s{i}" for i in range(len(set_))] + [f"w{i}" for i in range(len(where))]
-    arrays = ", ".join(f"?::{_array_type(table.c[c])}" for c in (*set_, *where))
-    return Bulk(
-        f"UPDATE {name} SET {sets} WHERE {keys}",  # noqa: S608
-        f"UPDATE {name} SET "  # noqa: S608
-        + ", ".join(f"{c} = v.s{i}" for i, c in enumerate(set_))
-        + f" FROM unnest({arrays}) AS v({', '.join(aliases)}) WHERE "
-        + " AND ".join(f"{name}.{c} = v.w{i}" for i, c in enumerate(where)),
     )
 
 
