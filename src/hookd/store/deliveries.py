@@ -314,7 +314,7 @@ def _claim(
     return claimed, found_events, found_webhooks, carried_events(tx, batch_ids)
 
 
-_INSERT_ATTEMPT = direct.bulk_insert(attempts, [c.name for c in attempts.c])
+_INSERT_ATTEMPT = direct.bulk_insert(attempts)
 _SETTLE = (
     "UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?,"
     " last_status_code = ?, claim_token = NULL, updated_at = ? WHERE id = ? AND claim_token = ?"

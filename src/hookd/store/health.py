@@ -38,7 +38,7 @@ from hookd.store import direct
 from hookd.store.engine import Engines
 from hookd.store.notify import notify_in
 from hookd.store.records import AttemptRecord, Claimed
-from hookd.store.tables import PENDING_OF_WEBHOOK, deliveries, webhooks
+from hookd.store.tables import PENDING_OF_WEBHOOK, deliveries, notifications, webhooks
 from hookd.store.webhooks import disable
 
 __all__ = ["DELIVERY_FAILED", "WEBHOOK_DISABLED", "CircuitRepository", "Incident", "apply"]
@@ -227,7 +227,7 @@ def apply(
             held_until = before.circuit_open_until + limits.circuit_interval
             _let_go(tx, webhook_id, held_until, now)
     tx.many(_SET_HEALTH, changes)
-    tx.many(_INSERT_NOTE, notes)
+    tx.each(_INSERT_NOTE, notes)
     return incidents
 
 
@@ -258,10 +258,7 @@ _NOTE_COLUMNS = (
     "created_at",
     "sent_at",
 )
-_INSERT_NOTE = (
-    f"INSERT INTO notifications ({', '.join(_NOTE_COLUMNS)})"  # noqa: S608
-    f" VALUES ({direct.marks(len(_NOTE_COLUMNS))})"
-)
+_INSERT_NOTE = direct.bulk_insert(notifications, _NOTE_COLUMNS)
 
 
 def _park(tx: direct.Tx, delivery_ids: Sequence[str]) -> None:

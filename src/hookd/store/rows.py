@@ -19,7 +19,7 @@ from hookd.domain.models import (
     Webhook,
 )
 from hookd.store.records import StoredEvent
-from hookd.store.tables import attempts, deliveries, webhooks
+from hookd.store.tables import deliveries, webhooks
 
 # Column lists for driver SQL (store/direct.py), and where values sit in its rows.
 _DELIVERY_NAMES = tuple(c.name for c in deliveries.c)
@@ -31,7 +31,6 @@ DELIVERY_ID = _DELIVERY_NAMES.index("id")
 DELIVERY_KIND = _DELIVERY_NAMES.index("kind")
 WEBHOOK_COLUMNS = ", ".join(_WEBHOOK_NAMES)
 EVENT_COLUMNS = "id, app_id, type, data, timestamp, live, idempotency_key"
-ATTEMPT_COLUMNS = ", ".join(c.name for c in attempts.c)
 
 
 def app(row: Row[Any]) -> App:
@@ -171,7 +170,7 @@ def attempt(row: Row[Any]) -> Attempt:
 
 
 def attempt_tuple(a: Attempt) -> tuple[Any, ...]:
-    """Return an attempt's values in the order of ATTEMPT_COLUMNS."""
+    """Return an attempt's values in the order of the attempts table's columns."""
     return (
         a.id,
         a.delivery_id,
