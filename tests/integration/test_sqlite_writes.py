@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from hookd.store import Store, direct
+from hookd.store.checkpoints import Checkpointer
 from tests.conftest import opened
 from tests.support.polling import eventually_sync
 
@@ -91,6 +92,83 @@ class TestCheckpoints:
         assert checkpointer.running
         await store.close()
         assert not checkpointer.running
+
+
+FRAME = 4096 + 24  # a WAL frame: one page and its header
+
+
+def wal_frames(path: str) -> int:
+    """How far the WAL file ever reached, in frames (SQLite reuses it from the start)."""
+    return (Path(f"{path}-wal").stat().st_size - 32) // FRAME
+
+
+def hookd_connection(path: str) -> sqlite3.Connection:
+    """A connection set up like hookd's writer: WAL, no checkpoints of its own."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=5)
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "wal_autocheckpoint=0"):
+        conn.execute(f"PRAGMA {pragma}")
+    return conn
+
+
+def write_steadily(conn: sqlite3.Connection, transactions: int, pause: float = 0.001) -> None:
+    """Commit about every millisecond, so that some commit always lands during a checkpoint."""
+    blob = b"x" * 2000
+    for _ in range(transactions):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("INSERT INTO probe (b) VALUES (?)", [(blob,)] * 20)
+        conn.execute("COMMIT")
+        time.sleep(pause)  # pacing the load, not waiting for anything
+
+
+@pytest.fixture
+def probe_db(tmp_path: Path) -> Iterator[tuple[str, sqlite3.Connection]]:
+    """A database and its writer, kept open: the last connection to close removes the WAL."""
+    path = str(tmp_path / "wal.db")
+    conn = hookd_connection(path)
+    conn.execute("CREATE TABLE probe (id INTEGER PRIMARY KEY, b BLOB)")
+    yield path, conn
+    conn.close()
+
+
+class TestTheWalStaysBounded:
+    def test_sustained_writes_start_the_wal_over(
+        self, probe_db: tuple[str, sqlite3.Connection]
+    ) -> None:
+        path, writer = probe_db
+        checkpointer = Checkpointer(path, interval=0.1, restart_frames=256)
+        checkpointer.start()
+        try:
+            write_steadily(writer, 1_500)  # about 18,600 frames of WAL in all
+        finally:
+            checkpointer.stop()
+        assert checkpointer.restarts > 0
+        # Without restarts the file holds every frame written: 18,639 when measured.
+        # With them it reached 1,100-1,200 frames.
+        assert wal_frames(path) < 5_000
+        assert writer.execute("SELECT count(*) FROM probe").fetchone() == (30_000,)
+
+    def test_a_reader_in_the_wal_postpones_the_restart_only(
+        self, probe_db: tuple[str, sqlite3.Connection]
+    ) -> None:
+        path, writer = probe_db
+        reader = sqlite3.connect(path, isolation_level=None)
+        write_steadily(writer, 20, pause=0)
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT count(*) FROM probe").fetchone() == (400,)
+        checkpointer = Checkpointer(path, interval=0.01, restart_frames=1)
+        checkpointer.start()
+        try:
+            eventually_sync(lambda: checkpointer.checkpoints >= 3, what="three checkpoints")
+            started = time.monotonic()
+            write_steadily(writer, 20, pause=0)  # writers are not held back for long
+            assert time.monotonic() - started < 5
+            assert checkpointer.restarts == 0  # the reader still sees the old WAL
+            reader.execute("COMMIT")
+            eventually_sync(lambda: checkpointer.restarts > 0, what="a restart")
+        finally:
+            checkpointer.stop()
+            reader.close()
+        assert writer.execute("SELECT count(*) FROM probe").fetchone() == (800,)
 
 
 class TestWaitingForTheWriteLock:

@@ -14,11 +14,25 @@ waits for no reader and no writer, and writers keep appending to the WAL while
 it copies and syncs; the WAL starts over from its beginning at the first write
 after a checkpoint that caught up. Several processes on one database each run
 one; a checkpoint that finds another running simply returns.
+
+Under sustained writes a passive checkpoint never catches up: some commit
+always lands while it copies and syncs, so no writer ever starts the WAL over,
+and the file grew without bound (348 MB in the 60 s of the latency benchmark).
+Each new frame then extends the file, and when the WAL had been that long
+before, a frame that half covers a page evicted from the page cache makes the
+commit read it back from disk first; the checkpoints' hash lookups grow too.
+So once the WAL holds RESTART_FRAMES frames, the Checkpointer syncs what the
+passive checkpoint left unsynced (outside any lock), then runs a RESTART
+checkpoint: it holds new writers back while it copies the last few frames and
+waits, up to RESTART_WAIT seconds, for readers to leave the WAL; the next
+commit starts the WAL over. A restart that cannot have the WAL to itself in
+that time gives up, and the next checkpoint tries again.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -30,17 +44,23 @@ log = logging.getLogger(__name__)
 
 INTERVAL = 0.2  # seconds between checkpoints
 SLOW = 1.0  # a checkpoint longer than this is logged
+RESTART_FRAMES = 4096  # about 16 MiB of WAL (4 KiB pages): past this, start it over
+RESTART_WAIT = 0.05  # seconds a restarting checkpoint may hold writers back
 
 
 class Checkpointer:
     """A thread that checkpoints one SQLite database's WAL until stopped."""
 
-    def __init__(self, path: str, *, interval: float = INTERVAL) -> None:
+    def __init__(
+        self, path: str, *, interval: float = INTERVAL, restart_frames: int = RESTART_FRAMES
+    ) -> None:
         self._path = path
         self._interval = interval
+        self._restart_frames = restart_frames
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="hookd-checkpoint", daemon=True)
         self.checkpoints = 0  # completed, for tests and curiosity
+        self.restarts = 0  # RESTART checkpoints that had the WAL to themselves
 
     @property
     def running(self) -> bool:
@@ -58,10 +78,26 @@ class Checkpointer:
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
         started = time.perf_counter()
         _busy, frames, _done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if frames >= self._restart_frames:
+            self._restart(conn)
         took = time.perf_counter() - started
         if took > SLOW:
             log.warning("checkpointing the WAL (%d frames) took %.1f s", frames, took)
         self.checkpoints += 1
+
+    def _restart(self, conn: sqlite3.Connection) -> None:
+        # A checkpoint that did not catch up synced the WAL but not the database
+        # file; syncing both here leaves the restart, which holds writers back,
+        # only the pages written since.
+        for name in (self._path, f"{self._path}-wal"):
+            fd = os.open(name, os.O_RDONLY)
+            try:
+                os.fdatasync(fd)
+            finally:
+                os.close(fd)
+        busy, _frames, _done = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+        if not busy:
+            self.restarts += 1
 
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
@@ -70,9 +106,11 @@ class Checkpointer:
                 if conn is None:
                     # mode=rw: a database deleted meanwhile is not created anew.
                     uri = f"file:{quote(self._path)}?mode=rw"
-                    conn = sqlite3.connect(uri, uri=True, timeout=5, isolation_level=None)
+                    conn = sqlite3.connect(
+                        uri, uri=True, timeout=RESTART_WAIT, isolation_level=None
+                    )
                 self._checkpoint(conn)
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OSError) as exc:
                 # A locked or vanished file: try again next time, on a new connection.
                 log.debug("checkpoint skipped: %s", exc)
                 if conn is not None:
