@@ -26,7 +26,9 @@ passive checkpoint left unsynced (outside any lock), then runs a RESTART
 checkpoint: it holds new writers back while it copies the last few frames and
 waits, up to RESTART_WAIT seconds, for readers to leave the WAL; the next
 commit starts the WAL over. A restart that cannot have the WAL to itself in
-that time gives up, and the next checkpoint tries again.
+that time (a long read is still using it) gives up, and the next try waits
+until the WAL has grown by another RESTART_FRAMES, so that a long read does
+not cost writers RESTART_WAIT at every checkpoint.
 """
 
 from __future__ import annotations
@@ -57,10 +59,12 @@ class Checkpointer:
         self._path = path
         self._interval = interval
         self._restart_frames = restart_frames
+        self._restart_at = restart_frames  # WAL frames at which the next restart is tried
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="hookd-checkpoint", daemon=True)
         self.checkpoints = 0  # completed, for tests and curiosity
         self.restarts = 0  # RESTART checkpoints that had the WAL to themselves
+        self.gave_up = 0  # RESTART checkpoints that found a reader still in the WAL
 
     @property
     def running(self) -> bool:
@@ -78,14 +82,18 @@ class Checkpointer:
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
         started = time.perf_counter()
         _busy, frames, _done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        if frames >= self._restart_frames:
-            self._restart(conn)
+        if frames < self._restart_frames:
+            self._restart_at = self._restart_frames  # it started over by itself
+        elif frames >= self._restart_at:
+            restarted = self._restart(conn)
+            self._restart_at = self._restart_frames if restarted else frames + self._restart_frames
         took = time.perf_counter() - started
         if took > SLOW:
             log.warning("checkpointing the WAL (%d frames) took %.1f s", frames, took)
         self.checkpoints += 1
 
-    def _restart(self, conn: sqlite3.Connection) -> None:
+    def _restart(self, conn: sqlite3.Connection) -> bool:
+        """Copy the rest of the WAL and have the next commit start it over; False if busy."""
         # A checkpoint that did not catch up synced the WAL but not the database
         # file; syncing both here leaves the restart, which holds writers back,
         # only the pages written since.
@@ -96,8 +104,11 @@ class Checkpointer:
             finally:
                 os.close(fd)
         busy, _frames, _done = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
-        if not busy:
-            self.restarts += 1
+        if busy:
+            self.gave_up += 1
+            return False
+        self.restarts += 1
+        return True
 
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
