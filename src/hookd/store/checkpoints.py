@@ -20,7 +20,7 @@ always lands while it copies and syncs, so no writer ever starts the WAL over,
 and the file grew without bound (348 MB in the 60 s of the latency benchmark).
 Each new frame then extends the file, and when the WAL had been that long
 before, a frame that half covers a page evicted from the page cache makes the
-commit read it back from disk first; the checkpoints' hash lookups grow too.
+commit read it back from disk first; reads' lookups in the WAL index grow too.
 So once the WAL holds RESTART_FRAMES frames, the Checkpointer syncs what the
 passive checkpoint left unsynced (outside any lock), then runs a RESTART
 checkpoint: it holds new writers back while it copies the last few frames and
@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 INTERVAL = 0.2  # seconds between checkpoints
 SLOW = 1.0  # a checkpoint longer than this is logged
 RESTART_FRAMES = 4096  # about 16 MiB of WAL (4 KiB pages): past this, start it over
-RESTART_WAIT = 0.05  # seconds a restarting checkpoint may hold writers back
+RESTART_WAIT = 0.05  # seconds a restart waits for the write lock, then for readers
 
 
 class Checkpointer:
