@@ -4,6 +4,8 @@ held elsewhere is waited out in small steps, within the usual limit."""
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -120,6 +122,32 @@ def write_steadily(conn: sqlite3.Connection, transactions: int, pause: float = 0
         time.sleep(pause)  # pacing the load, not waiting for anything
 
 
+@contextmanager
+def checkpoint_lock_held(path: str) -> Iterator[None]:
+    """Hold SQLite's checkpoint lock from another process, as its own checkpoint would.
+
+    The lock is byte 121 of the `-shm` file (120 + WAL_CKPT_LOCK, in sqlite3's
+    os_unix.c and wal.c); fcntl locks only exclude other processes.
+    """
+    script = (
+        "import fcntl, os, sys\n"
+        f"fd = os.open({path + '-shm'!r}, os.O_RDWR)\n"
+        "fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 121)\n"
+        "print('held', flush=True)\n"
+        "sys.stdin.readline()\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as holder:
+        assert holder.stdin is not None and holder.stdout is not None
+        try:
+            assert holder.stdout.readline().strip() == "held"
+            yield
+        finally:
+            holder.stdin.write("\n")
+            holder.stdin.flush()
+
+
 @pytest.fixture
 def probe_db(tmp_path: Path) -> Iterator[tuple[str, sqlite3.Connection]]:
     """A database and its writer, kept open: the last connection to close removes the WAL."""
@@ -177,6 +205,35 @@ class TestTheWalStaysBounded:
             checkpointer.stop()
             reader.close()
         assert writer.execute("SELECT count(*) FROM probe").fetchone() == (900,)
+
+    def test_another_process_checkpointing_keeps_the_back_off(
+        self, probe_db: tuple[str, sqlite3.Connection]
+    ) -> None:
+        path, writer = probe_db
+        reader = sqlite3.connect(path, isolation_level=None)
+        write_steadily(writer, 20, pause=0)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM probe").fetchone()
+        checkpointer = Checkpointer(path, interval=0.01, restart_frames=1)
+        checkpointer.start()
+        try:
+            eventually_sync(lambda: checkpointer.gave_up > 0, what="a restart to give up")
+            gave_up = checkpointer.gave_up
+            with checkpoint_lock_held(path):  # its checkpoints answer busy, -1 frames
+                checkpoints = checkpointer.checkpoints
+                eventually_sync(
+                    lambda: checkpointer.checkpoints >= checkpoints + 5, what="busy checkpoints"
+                )
+            checkpoints = checkpointer.checkpoints
+            eventually_sync(
+                lambda: checkpointer.checkpoints >= checkpoints + 10, what="ten more checkpoints"
+            )
+            # The WAL has not grown: still no new try to hold writers back for.
+            assert checkpointer.gave_up == gave_up
+            assert checkpointer.restarts == 0
+        finally:
+            checkpointer.stop()
+            reader.close()
 
 
 class TestWaitingForTheWriteLock:

@@ -81,10 +81,11 @@ class Checkpointer:
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
         started = time.perf_counter()
-        _busy, frames, _done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        if frames < self._restart_frames:
+        busy, frames, _done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        # Busy: another process is checkpointing, and frames is -1, not the WAL's size.
+        if not busy and frames < self._restart_frames:
             self._restart_at = self._restart_frames  # it started over by itself
-        elif frames >= self._restart_at:
+        elif not busy and frames >= self._restart_at:
             restarted = self._restart(conn)
             self._restart_at = self._restart_frames if restarted else frames + self._restart_frames
         took = time.perf_counter() - started
