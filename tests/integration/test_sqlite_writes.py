@@ -16,6 +16,7 @@ import pytest
 
 from hookd.store import Store, direct
 from hookd.store.checkpoints import Checkpointer
+from hookd.store.engine import WRITER_PRAGMAS
 from tests.conftest import opened
 from tests.support.polling import eventually_sync
 
@@ -106,8 +107,8 @@ def wal_frames(path: str) -> int:
 
 def hookd_connection(path: str) -> sqlite3.Connection:
     """A connection set up like hookd's writer: WAL, no checkpoints of its own."""
-    conn = sqlite3.connect(path, isolation_level=None, timeout=5)
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "wal_autocheckpoint=0"):
+    conn = sqlite3.connect(path, isolation_level=None)
+    for pragma in WRITER_PRAGMAS:
         conn.execute(f"PRAGMA {pragma}")
     return conn
 

@@ -110,20 +110,26 @@ def _sqlite(url: str) -> Engines:
     return Engines(write=write, read=read, dialect="sqlite", checkpointer=checkpointer)
 
 
+# Every SQLite connection's settings; write connections add WRITER_PRAGMAS.
+PRAGMAS = (
+    "journal_mode=WAL",
+    "synchronous=NORMAL",
+    f"busy_timeout={BUSY_TIMEOUT_MS}",
+    "foreign_keys=ON",
+    "cache_size=-65536",
+)
+# Checkpoints run on the Checkpointer's thread, never inside a commit.
+WRITER_PRAGMAS = (*PRAGMAS, "wal_autocheckpoint=0")
+
+
 def _sqlite_setup(engine: AsyncEngine, *, immediate: bool) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA cache_size=-65536")
-        if immediate:
-            # Checkpoints run on the Checkpointer's thread, never inside a commit.
-            cursor.execute("PRAGMA wal_autocheckpoint=0")
+        for pragma in WRITER_PRAGMAS if immediate else PRAGMAS:
+            cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
