@@ -159,6 +159,30 @@ def probe_db(tmp_path: Path) -> Iterator[tuple[str, sqlite3.Connection]]:
     conn.close()
 
 
+@contextmanager
+def restart_given_up(
+    path: str, writer: sqlite3.Connection
+) -> Iterator[tuple[sqlite3.Connection, Checkpointer]]:
+    """A reader inside a 400-row WAL, and a Checkpointer whose restart gave up on it."""
+    reader = sqlite3.connect(path, isolation_level=None)
+    write_steadily(writer, 20, pause=0)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT count(*) FROM probe").fetchone() == (400,)
+    checkpointer = Checkpointer(path, interval=0.01, restart_frames=1)
+    checkpointer.start()
+    try:
+        eventually_sync(lambda: checkpointer.gave_up > 0, what="a restart to give up")
+        yield reader, checkpointer
+    finally:
+        checkpointer.stop()
+        reader.close()
+
+
+def more_checkpoints(checkpointer: Checkpointer, n: int) -> None:
+    target = checkpointer.checkpoints + n
+    eventually_sync(lambda: checkpointer.checkpoints >= target, what=f"{n} more checkpoints")
+
+
 class TestTheWalStaysBounded:
     def test_sustained_writes_start_the_wal_over(
         self, probe_db: tuple[str, sqlite3.Connection]
@@ -180,18 +204,9 @@ class TestTheWalStaysBounded:
         self, probe_db: tuple[str, sqlite3.Connection]
     ) -> None:
         path, writer = probe_db
-        reader = sqlite3.connect(path, isolation_level=None)
-        write_steadily(writer, 20, pause=0)
-        reader.execute("BEGIN")
-        assert reader.execute("SELECT count(*) FROM probe").fetchone() == (400,)
-        checkpointer = Checkpointer(path, interval=0.01, restart_frames=1)
-        checkpointer.start()
-        try:
-            eventually_sync(lambda: checkpointer.gave_up > 0, what="a restart to give up")
-            gave_up, checkpoints = checkpointer.gave_up, checkpointer.checkpoints
-            eventually_sync(
-                lambda: checkpointer.checkpoints >= checkpoints + 10, what="ten more checkpoints"
-            )
+        with restart_given_up(path, writer) as (reader, checkpointer):
+            gave_up = checkpointer.gave_up
+            more_checkpoints(checkpointer, 10)
             # Until the WAL grows, a long read costs writers no further waits.
             assert checkpointer.gave_up == gave_up
             started = time.monotonic()
@@ -202,39 +217,20 @@ class TestTheWalStaysBounded:
             reader.execute("COMMIT")
             write_steadily(writer, 5, pause=0)
             eventually_sync(lambda: checkpointer.restarts > 0, what="a restart")
-        finally:
-            checkpointer.stop()
-            reader.close()
         assert writer.execute("SELECT count(*) FROM probe").fetchone() == (900,)
 
     def test_another_process_checkpointing_keeps_the_back_off(
         self, probe_db: tuple[str, sqlite3.Connection]
     ) -> None:
         path, writer = probe_db
-        reader = sqlite3.connect(path, isolation_level=None)
-        write_steadily(writer, 20, pause=0)
-        reader.execute("BEGIN")
-        reader.execute("SELECT count(*) FROM probe").fetchone()
-        checkpointer = Checkpointer(path, interval=0.01, restart_frames=1)
-        checkpointer.start()
-        try:
-            eventually_sync(lambda: checkpointer.gave_up > 0, what="a restart to give up")
+        with restart_given_up(path, writer) as (_reader, checkpointer):
             gave_up = checkpointer.gave_up
             with checkpoint_lock_held(path):  # its checkpoints answer busy, -1 frames
-                checkpoints = checkpointer.checkpoints
-                eventually_sync(
-                    lambda: checkpointer.checkpoints >= checkpoints + 5, what="busy checkpoints"
-                )
-            checkpoints = checkpointer.checkpoints
-            eventually_sync(
-                lambda: checkpointer.checkpoints >= checkpoints + 10, what="ten more checkpoints"
-            )
+                more_checkpoints(checkpointer, 5)
+            more_checkpoints(checkpointer, 10)
             # The WAL has not grown: still no new try to hold writers back for.
             assert checkpointer.gave_up == gave_up
             assert checkpointer.restarts == 0
-        finally:
-            checkpointer.stop()
-            reader.close()
 
 
 class TestWaitingForTheWriteLock:
