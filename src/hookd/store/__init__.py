@@ -4,7 +4,8 @@
     ├── apps             apps, API keys
     ├── event_types      the catalogue of event types
     ├── webhooks         subscriptions and their health
-    ├── events           publish: events and their deliveries in one transaction
+    ├── events           publish: events and their deliveries (or fan-outs) in one transaction
+    ├── fanouts          wide fan-outs' deliveries, made in chunks after the publish
     ├── deliveries       claim under a lease, record attempts in batches
     ├── batches          queued deliveries gathered into batch deliveries (queued mode)
     ├── circuit          a webhook's circuit breaker at send time: probe or wait
@@ -29,6 +30,7 @@ from hookd.store.deliveries import DeliveryRepository
 from hookd.store.engine import Engines, open_engines
 from hookd.store.event_types import EventTypeRepository
 from hookd.store.events import EventRepository
+from hookd.store.fanouts import FanoutRepository
 from hookd.store.health import CircuitRepository
 from hookd.store.migrate import upgrade
 from hookd.store.notifications import NotificationRepository
@@ -48,10 +50,14 @@ class Store:
         self.engines = engines
         self.wakeup = asyncio.Event()
         self.watchers: list[Callable[[], None]] = []  # also told of new due work
+        self.fanouts_owed = asyncio.Event()  # a publish deferred a fan-out (delivery/fanout.py)
         self.apps = AppRepository(engines)
         self.event_types = EventTypeRepository(engines)
         self.webhooks = WebhookRepository(engines)
-        self.events = EventRepository(engines, on_commit=self.new_work)
+        self.events = EventRepository(
+            engines, on_commit=self.new_work, on_deferred=self.fanouts_owed.set
+        )
+        self.fanouts = FanoutRepository(engines, on_commit=self.new_work)
         self.deliveries = DeliveryRepository(engines)
         self.batches = BatchRepository(engines, on_commit=self.new_work)
         self.circuit = CircuitRepository(engines)

@@ -1,4 +1,12 @@
-"""Events, and fan-out: an event and its deliveries are written in one transaction."""
+"""Events, and fan-out: an event and what it owes are written in one transaction.
+
+An event owed to at most INLINE_FANOUT webhooks gets its deliveries in the
+publishing transaction. One owed to more gets a `fanouts` row instead, naming
+the webhooks chosen, and store/fanouts.py makes their deliveries in chunks
+after the commit: the publish costs the same at 1,000 webhooks as at one
+(inserting deliveries costs ~9 µs each on SQLite, 9 ms at 1,000), and the
+answer still says how many deliveries the event owes.
+"""
 
 from __future__ import annotations
 
@@ -11,22 +19,32 @@ import orjson
 import sqlalchemy as sa
 
 from hookd import ids
-from hookd.domain.matching import patterns_matching
 from hookd.domain.models import DeliveryStatus, Webhook
 from hookd.store import direct, rows
 from hookd.store.engine import Engines
 from hookd.store.notify import notify_in
 from hookd.store.records import Claimed, FanoutTarget, NewEvent, Published, StoredEvent
-from hookd.store.tables import deliveries, events
+from hookd.store.subscriptions import Subscriptions
+from hookd.store.tables import deliveries, events, fanouts
 
 # Chooses, for one event, which of the subscribed webhooks get a delivery.
 Chooser = Callable[[NewEvent, Sequence[FanoutTarget]], Sequence[str]]
 
+# Deliveries a publish makes itself for one event; past this they are deferred.
+INLINE_FANOUT = 50
+
 
 class EventRepository:
-    def __init__(self, engines: Engines, on_commit: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        engines: Engines,
+        on_commit: Callable[[], None],
+        on_deferred: Callable[[], None],
+    ) -> None:
         self._db = engines
-        self._on_commit = on_commit
+        self._on_commit = on_commit  # deliveries are due
+        self._on_deferred = on_deferred  # fan-outs wait to be expanded
+        self.subscriptions = Subscriptions()
 
     async def publish(
         self,
@@ -36,18 +54,19 @@ class EventRepository:
         *,
         now: float,
         idempotency_window: float,
-        status: DeliveryStatus = DeliveryStatus.PENDING,
     ) -> list[Published]:
-        """Store events and their deliveries atomically; repeat keys return the original.
+        """Store events and what they owe atomically; repeat keys return the original.
 
         Which webhooks are subscribed is read in the same transaction as the
         inserts, all in one `direct.transaction`: on SQLite the write lock is
         held for the statements only.
         """
-        plan = _Plan(app_id, new, choose, now, now - idempotency_window, status)
-        out, owed = await direct.transaction(self._db.write, plan.write)
+        plan = _Plan(app_id, new, choose, now, now - idempotency_window, self.subscriptions)
+        out, owed, deferred = await direct.transaction(self._db.write, plan.write)
         if owed:
             self._on_commit()
+        if deferred:
+            self._on_deferred()
         return out
 
     async def publish_to(
@@ -93,6 +112,7 @@ _INSERT_EVENT = direct.bulk_insert(
     events,
     ("id", "app_id", "type", "data", "timestamp", "live", "idempotency_key", "created_at"),
 )
+_INSERT_FANOUT = direct.bulk_insert(fanouts, ("event_id", "app_id", "webhooks", "created_at"))
 _INSERT_DELIVERY = direct.bulk_insert(
     deliveries,
     (
@@ -108,13 +128,6 @@ _INSERT_DELIVERY = direct.bulk_insert(
 )
 
 
-_TARGETS = (
-    "SELECT webhook_events.pattern, webhooks.id, webhooks.filter, webhooks.mode"
-    " FROM webhook_events JOIN webhooks ON webhooks.id = webhook_events.webhook_id"
-    " WHERE webhook_events.app_id = ? AND webhooks.enabled = ? AND webhook_events.pattern"
-)
-
-
 @dataclass(frozen=True, slots=True)
 class _Plan:
     """One publish call's events, written by `write` inside the caller's transaction."""
@@ -124,18 +137,22 @@ class _Plan:
     choose: Chooser
     now: float
     keys_since: float  # idempotency keys used before this are free again
-    status: DeliveryStatus
+    subscriptions: Subscriptions
 
-    def write(self, tx: direct.Tx) -> tuple[list[Published], int]:
-        """Insert the events and their deliveries; return the results and how many are owed."""
+    def write(self, tx: direct.Tx) -> tuple[list[Published], int, int]:
+        """Insert the events and their deliveries (or fan-outs).
+
+        Returns the results, how many deliveries were made and how many fan-outs
+        were deferred.
+        """
         app_id, now = self.app_id, self.now
         earlier = _earlier(tx, app_id, self.new, self.keys_since)
-        targets = _targets(tx, app_id, {e.type for e in self.new})
+        targets = self.subscriptions.targets(tx, app_id, {e.type for e in self.new})
         # A queued webhook's deliveries wait for a batch flush (store/batches.py).
         queued = {t.webhook_id for ts in targets.values() for t in ts if t.mode == "queued"}
-        pending_state = self.status is DeliveryStatus.PENDING
         out: list[Published] = []
         event_rows: list[tuple[Any, ...]] = []
+        fanout_rows: list[tuple[Any, ...]] = []
         owed: list[tuple[str, str, str]] = []  # (webhook id, event id, state)
         seen: dict[str, Published] = {}
         event_ids = iter(ids.new_ids("evt", len(self.new), now))
@@ -155,27 +172,45 @@ class _Plan:
             )
             subscribed = targets.get(item.type)
             chosen = self.choose(item, subscribed) if subscribed else ()
-            for webhook_id in chosen:
-                waits = pending_state and webhook_id in queued
-                owed.append((webhook_id, stored.id, QUEUED if waits else self.status.value))
+            if len(chosen) > INLINE_FANOUT:
+                fanout_rows.append((stored.id, app_id, orjson.dumps(list(chosen)).decode(), now))
+            else:
+                owed.extend(
+                    (webhook_id, stored.id, QUEUED if webhook_id in queued else PENDING)
+                    for webhook_id in chosen
+                )
             published = Published(stored, len(chosen), False)
             if key:
                 seen[key] = published
             out.append(published)
-        delivery_ids = ids.new_ids("dlv", len(owed), now) if owed else []
         tx.each(_INSERT_EVENT, event_rows)
-        tx.each(
-            _INSERT_DELIVERY,
-            [
-                (delivery_id, app_id, webhook_id, event_id, state, now, now, now)
-                for delivery_id, (webhook_id, event_id, state) in zip(
-                    delivery_ids, owed, strict=True
-                )
-            ],
-        )
-        if any(state == PENDING for _, _, state in owed):
-            notify_in(tx)  # wakes workers in other processes at COMMIT
-        return out, len(owed)
+        if fanout_rows:
+            tx.each(_INSERT_FANOUT, fanout_rows)
+        insert_deliveries(tx, app_id, [(w, e, s, now) for w, e, s in owed], now)
+        return out, len(owed), len(fanout_rows)
+
+
+def insert_deliveries(
+    tx: direct.Tx, app_id: str, owed: Sequence[tuple[str, str, str, float]], created_at: float
+) -> None:
+    """Insert deliveries: (webhook id, event id, status, next attempt at) each.
+
+    Wakes workers in other processes at COMMIT when any is pending.
+    """
+    if not owed:
+        return
+    delivery_ids = ids.new_ids("dlv", len(owed), created_at)
+    tx.each(
+        _INSERT_DELIVERY,
+        [
+            (delivery_id, app_id, webhook_id, event_id, state, due, created_at, created_at)
+            for delivery_id, (webhook_id, event_id, state, due) in zip(
+                delivery_ids, owed, strict=True
+            )
+        ],
+    )
+    if any(state == PENDING for _, _, state, _ in owed):
+        notify_in(tx)
 
 
 def _earlier(
@@ -200,6 +235,8 @@ def _earlier(
             stale.append(key)
             continue
         [(count,)] = tx.rows("SELECT count(*) FROM deliveries WHERE event_id = ?", (event.id,))
+        for (waiting,) in tx.rows("SELECT webhooks FROM fanouts WHERE event_id = ?", (event.id,)):
+            count += len(orjson.loads(waiting))  # its fan-out is still being made
         found[key] = Published(event, count, True)
     if stale:
         # The window has passed: the key may be used again.
@@ -209,23 +246,6 @@ def _earlier(
             (app_id, *params),
         )
     return found
-
-
-def _targets(tx: direct.Tx, app_id: str, types: set[str]) -> dict[str, list[FanoutTarget]]:
-    """Return, by event type, the enabled webhooks subscribed to it (by id)."""
-    wanted: dict[str, list[str]] = {}
-    for event_type in types:
-        for pattern in patterns_matching(event_type):
-            wanted.setdefault(pattern, []).append(event_type)
-    among, params = tx.among(sorted(wanted))
-    by_type: dict[str, dict[str, FanoutTarget]] = {}
-    for pattern, webhook_id, filter_json, mode in tx.rows(
-        _TARGETS + among, (app_id, True, *params)
-    ):
-        target = FanoutTarget(webhook_id, orjson.loads(filter_json) if filter_json else None, mode)
-        for event_type in wanted[pattern]:
-            by_type.setdefault(event_type, {})[webhook_id] = target
-    return {t: sorted(found.values(), key=lambda x: x.webhook_id) for t, found in by_type.items()}
 
 
 def _delivery_row(

@@ -4,7 +4,8 @@
                  before the cutoff; with them, their attempts (and a batch's list
                  of the events it carried)
     attempts     older than the cutoff whose delivery is gone (its webhook was deleted)
-    events       older than the cutoff that no delivery or batch refers to any more
+    events       older than the cutoff that no delivery, batch or unfinished fan-out
+                 refers to any more
 
 The work walks each table's primary key in windows of `batch` rows. Ids
 begin with their creation time (hookd.ids), so "created before the cutoff" is
@@ -27,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hookd import ids
 from hookd.domain.models import FINISHED
 from hookd.store.engine import Engines
-from hookd.store.tables import attempts, batch_events, deliveries, events
+from hookd.store.tables import attempts, batch_events, deliveries, events, fanouts
 
 __all__ = ["DEFAULT_BATCH", "Progress", "Purged", "RetentionRepository", "Step"]
 
@@ -168,9 +169,14 @@ async def _events(
 ) -> None:
     owed = sa.select(deliveries.c.id).where(deliveries.c.event_id == events.c.id)
     carried = sa.select(batch_events.c.batch_id).where(batch_events.c.event_id == events.c.id)
+    fanning = sa.select(fanouts.c.event_id).where(fanouts.c.event_id == events.c.id)
     result = await conn.execute(
         events.delete().where(
-            window, events.c.created_at < before, ~owed.exists(), ~carried.exists()
+            window,
+            events.c.created_at < before,
+            ~owed.exists(),
+            ~carried.exists(),
+            ~fanning.exists(),
         )
     )
     done.events += result.rowcount

@@ -122,6 +122,17 @@ webhook_events = sa.Table(
     ),
 )
 
+# A number that every change to who is subscribed to what moves on (triggers of
+# migration 0005 on webhooks and webhook_events: insert, delete, and updates of
+# enabled, filter and mode). Publishing reads it in its transaction and reuses
+# the subscriptions it read before while it has not moved (store/events.py).
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),  # the one row: 1
+    sa.Column("version", sa.BigInteger, nullable=False),
+)
+
 events = sa.Table(
     "events",
     metadata,
@@ -134,6 +145,25 @@ events = sa.Table(
     sa.Column("idempotency_key", sa.String(256)),
     sa.Column("created_at", Time, nullable=False),
     sa.UniqueConstraint("app_id", "idempotency_key"),
+)
+
+# A wide fan-out owed by a published event: the webhooks chosen at publish time
+# that have no delivery yet, expanded into deliveries in chunks after the
+# publish commits (store/fanouts.py). Committed with the event, so nothing
+# acknowledged is lost.
+fanouts = sa.Table(
+    "fanouts",
+    metadata,
+    sa.Column(
+        "event_id",
+        sa.String(40),
+        sa.ForeignKey("events.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("app_id", sa.String(40), nullable=False),
+    sa.Column("webhooks", sa.Text, nullable=False),  # JSON list of webhook ids still owed
+    sa.Column("created_at", Time, nullable=False),  # the publish time, the deliveries' too
+    sa.Index("ix_fanouts_created_at", "created_at"),
 )
 
 # The predicate of the partial due index, for queries to repeat word for word: a

@@ -123,10 +123,12 @@ class WebhookRepository:
 
     async def delete(self, app_id: str, webhook_id: str) -> bool:
         async with self._db.write.begin() as conn:
+            # The webhook's row first, as settling and fan-outs lock it before
+            # anything else (the triggers of migration 0005 then take `subscriptions`).
             owned = await conn.execute(
-                sa.select(webhooks.c.id).where(
-                    webhooks.c.app_id == app_id, webhooks.c.id == webhook_id
-                )
+                sa.select(webhooks.c.id)
+                .where(webhooks.c.app_id == app_id, webhooks.c.id == webhook_id)
+                .with_for_update()
             )
             if owned.first() is None:
                 return False  # another app's webhook is left alone, deliveries and all
