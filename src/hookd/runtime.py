@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from hookd.background import every, stopping
 from hookd.config import Settings
 from hookd.delivery.batching import Scheduler
+from hookd.delivery.fanout import Expander
 from hookd.delivery.ingest import Ingest
 from hookd.delivery.mailing import Notifier, mailer_for
 from hookd.delivery.operational import OperationalEvents
@@ -39,6 +40,7 @@ class Runtime:
     event_types: EventTypeService
     deliveries: DeliveryService
     previews: PreviewService
+    expander: Expander | None = None  # makes the deliveries of wide fan-outs
     worker: Worker | None = None
     new_admin_key: str | None = None
     purger: asyncio.Task[None] | None = None
@@ -72,6 +74,8 @@ class Runtime:
             previews=PreviewService(store, settings),
             new_admin_key=new_key,
         )
+        runtime.expander = Expander(store, poll=settings.poll_interval)
+        runtime.expander.start()
         runtime.operational = OperationalEvents(store, settings)
         runtime.operational.start()
         store.webhooks.on_enabled = runtime.operational.webhook_enabled
@@ -110,6 +114,8 @@ class Runtime:
             await self.notifier.stop()
         if self.operational is not None:
             await self.operational.stop()
+        if self.expander is not None:
+            await self.expander.stop()
         await self.sender.close()
         await self.store.close()
 

@@ -1,0 +1,57 @@
+"""Make the deliveries of deferred fan-outs (store/fanouts.py) as soon as they are owed.
+
+Every hookd process runs one Expander, API and worker alike. The process that
+deferred a fan-out expands it at once (the publish sets `store.fanouts_owed`
+after its commit); every POLL seconds each process also looks for fan-outs
+left by another process, for instance one that stopped before it was done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from hookd.background import stopping
+from hookd.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Expander:
+    def __init__(self, store: Store, *, poll: float) -> None:
+        self._store = store
+        self._poll = poll
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="hookd-fanout")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def run_once(self) -> int:
+        """Make every owed delivery, a chunk per transaction; return how many webhooks."""
+        done = 0
+        while taken := await self._store.fanouts.expand():
+            done += taken
+        return done
+
+    async def _run(self) -> None:
+        owed = self._store.fanouts_owed
+        woken = True  # look once at start: a stopped process may have left some
+        while True:
+            owed.clear()  # a publish from now on sets it again
+            try:
+                if woken or await self._store.fanouts.owed():
+                    await self.run_once()
+            except Exception as exc:
+                if stopping():
+                    raise asyncio.CancelledError from exc
+                log.exception("fan-out: making deliveries failed; trying again")
+            woken = False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(owed.wait(), self._poll)
+                woken = True
