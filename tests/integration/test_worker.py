@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 
 from standardwebhooks.webhooks import Webhook as StandardWebhook
@@ -132,3 +134,24 @@ class TestDelivery:
             return len(page.items) == 200
 
         await eventually(all_succeeded, what="200 succeeded deliveries")
+
+
+class TestSaturated:
+    async def test_a_full_worker_woken_by_new_work_waits_without_spinning(
+        self, store: Store, start_worker: Callable[..., Worker], receiver: Receiver, app_id: str
+    ) -> None:
+        # Two slots, both held by requests the receiver never answers.
+        worker = start_worker(concurrency=2, claim_batch=2, request_timeout=5.0)
+        receiver.default = Reply(action="hang")
+        for _ in range(2):
+            await make_webhook(store, app_id, receiver.url)
+        await publish(store, app_id)
+        await receiver.wait_for_async(2)
+        assert worker.in_flight == 2
+        await publish(store, app_id)  # wakes the worker, which has no room for it
+        cpu, wall = time.process_time(), time.monotonic()
+        await asyncio.sleep(0.5)  # the span measured: this test's process does nothing else
+        used = time.process_time() - cpu
+        # Spinning on the wake-up (until a slot frees) used the whole span.
+        assert used < 0.25 * (time.monotonic() - wall), f"{used:.3f} s of CPU in 0.5 s"
+        assert worker.in_flight == 2

@@ -118,7 +118,8 @@ class Worker:
             free = settings.concurrency - max(self._lanes.active, self._lanes.waiting)
             claimed: list[Claimed] = []
             refused: list[Claimed] = []
-            if free >= min(low_water, settings.concurrency):
+            room = free >= min(low_water, settings.concurrency)
+            if room:
                 self._store.wakeup.clear()
                 try:
                     claimed = await self._store.deliveries.claim(
@@ -137,7 +138,9 @@ class Worker:
                 if len(claimed) == min(free, settings.claim_batch) and claimed and not refused:
                     continue  # more may be due right now
             self._lanes.forget_idle()
-            await self._wait(settings.poll_interval)
+            # Without room, new work waits for a slot: a wake-up now would only
+            # return at once, again and again, until one frees (it stays set).
+            await self._wait(settings.poll_interval, wake=room)
 
     async def _give_back(self, claimed: list[Claimed]) -> None:
         """Release deliveries claimed for a full lane; the next claims leave their webhook out."""
@@ -154,12 +157,10 @@ class Worker:
         self._tasks[task] = claimed
         task.add_done_callback(self._finished)
 
-    async def _wait(self, timeout: float) -> None:
-        waiters = [
-            asyncio.create_task(self._store.wakeup.wait()),
-            asyncio.create_task(self._slot_freed.wait()),
-            asyncio.create_task(self._stopping.wait()),
-        ]
+    async def _wait(self, timeout: float, *, wake: bool) -> None:
+        """Wait for a slot, the end, the timeout and (when `wake`) for new work."""
+        events = [self._slot_freed, self._stopping, *([self._store.wakeup] if wake else [])]
+        waiters = [asyncio.create_task(event.wait()) for event in events]
         try:
             await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
