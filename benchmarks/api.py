@@ -59,6 +59,21 @@ class HookdApi:
             [f"{base_url}/hook/{i}" for i in range(len(types))], [[t] for t in types]
         )
 
+    async def settled(self, event_id: str) -> bool:
+        """Tell whether every delivery of an event has its attempt recorded."""
+        for status in ("pending", "sending"):
+            async with self.session.get(
+                self.base + "/deliveries",
+                params={"event": event_id, "status": status, "limit": "1"},
+                headers=self.headers,
+            ) as response:
+                page = orjson.loads(await response.read())
+                if response.status != 200:
+                    raise RuntimeError(f"GET /deliveries -> {response.status}: {page}")
+                if page["data"]:
+                    return False
+        return True
+
     async def publish(self, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
         published: dict[str, Any] = await self._post("/events", {"type": event_type, "data": data})
         return published

@@ -42,7 +42,7 @@ class Sizes:
     rates: tuple[int, ...] = (200, 1000)  # scenario 3: events/s
     steady_seconds: float = 30.0
     fanout_webhooks: int = 1000
-    fanout_rounds: int = 3
+    fanout_rounds: int = 10  # scenario 4: publishes at the full width
     publish_samples: int = 10  # scenario 4: publishes per fan-out width
     backlog: int = 1_000_000
     backlog_window: int = 100_000  # deliveries timed out of the backlog
