@@ -136,7 +136,7 @@ class TestDelivery:
         await eventually(all_succeeded, what="200 succeeded deliveries")
 
 
-class TestSaturated:
+class TestWhenToClaim:
     async def test_a_full_worker_woken_by_new_work_waits_without_spinning(
         self, store: Store, start_worker: Callable[..., Worker], receiver: Receiver, app_id: str
     ) -> None:
@@ -155,3 +155,14 @@ class TestSaturated:
         # Spinning on the wake-up (until a slot frees) used the whole span.
         assert used < 0.25 * (time.monotonic() - wall), f"{used:.3f} s of CPU in 0.5 s"
         assert worker.in_flight == 2
+
+    async def test_a_webhook_owed_more_than_one_claim_takes_gets_the_rest_without_a_poll(
+        self, store: Store, start_worker: Callable[..., Worker], receiver: Receiver, app_id: str
+    ) -> None:
+        # A claim takes up to NEW_LANE_ROOM (20) of one webhook's deliveries; the
+        # rest are claimed as those finish, not at the next poll (30 s away).
+        await make_webhook(store, app_id, receiver.url)
+        for _ in range(50):
+            await publish(store, app_id)
+        start_worker(poll_interval=30.0)
+        await receiver.wait_for_async(50, timeout=10)

@@ -1,6 +1,6 @@
 """The delivery worker: claim due deliveries, send them within limits, record outcomes.
 
-loop:  wait for work (a publish, a freed slot, or the poll interval)
+loop:  wait for work (a publish, a freed slot worth a claim, or the poll interval)
        claim up to the free slots under a lease, each webhook up to its lane's room
        each goes into its webhook's lane (isolation.py), which starts it when the
        webhook's in-flight cap and rate limit allow; a full lane gives it back
@@ -16,7 +16,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping
 
 from hookd.config import Settings
 from hookd.delivery.attempt import attempt
@@ -55,6 +56,13 @@ def _low_water(settings: Settings) -> int:
     return max(1, min(settings.claim_batch, settings.concurrency) // 4)
 
 
+def capped(claimed: list[Claimed], rooms: Mapping[str, int], default_room: int) -> set[str]:
+    """Return the webhooks a claim may have left due deliveries of: it took all their room."""
+    taken = Counter(c.webhook.id for c in claimed)
+    full = {webhook_id for webhook_id, room in rooms.items() if room <= 0}
+    return full | {w for w, n in taken.items() if n >= rooms.get(w, default_room)}
+
+
 class Worker:
     def __init__(
         self,
@@ -78,7 +86,9 @@ class Worker:
         )
         self._tasks: dict[asyncio.Task[None], Claimed] = {}
         self._lanes = Lanes(self._launch)
-        self._slot_freed = asyncio.Event()
+        self._slot_freed = asyncio.Event()  # set when a finished request is worth a claim
+        self._short_of_slots = False  # the last turn had too few free slots to claim
+        self._capped: set[str] = set()  # webhooks the last claim took all their room of
         self._stopping = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
 
@@ -119,18 +129,21 @@ class Worker:
             claimed: list[Claimed] = []
             refused: list[Claimed] = []
             room = free >= min(low_water, settings.concurrency)
+            self._short_of_slots = not room
             if room:
                 self._store.wakeup.clear()
+                rooms = self._lanes.rooms()
                 try:
                     claimed = await self._store.deliveries.claim(
                         min(free, settings.claim_batch),
                         lease_seconds=settings.lease_seconds,
                         now=time.time(),
-                        room=self._lanes.rooms(),
+                        room=rooms,
                         default_room=NEW_LANE_ROOM,
                     )
                 except Exception:
                     log.exception("worker: claiming failed; trying again")
+                self._capped = capped(claimed, rooms, NEW_LANE_ROOM)
                 refused = [item for item in claimed if not self._lanes.offer(item)]
                 if refused:
                     await self._give_back(refused)
@@ -173,8 +186,14 @@ class Worker:
         if claimed is not None:
             self._lanes.done(claimed.webhook.id)
         IN_FLIGHT.set(self.in_flight)
+        # A freed slot is worth a claim when the last one was short of slots,
+        # or when it took all its lane allowed: more may be due for that webhook.
+        # Otherwise it found everything due, and only new work (the wake-up) or
+        # time (the poll) brings more.
         low_water = _low_water(self._settings)
-        if self._lanes.active <= self._settings.concurrency - low_water:
+        if (
+            self._short_of_slots and self._lanes.active <= self._settings.concurrency - low_water
+        ) or (claimed is not None and claimed.webhook.id in self._capped):
             self._slot_freed.set()
         if not task.cancelled() and task.exception():
             log.error("worker: delivery task failed", exc_info=task.exception())
