@@ -105,6 +105,24 @@ class TestNotify:
         # Notifications arrive in commit order, so the rolled-back one would be here by now.
         assert heard.count == base + 1
 
+    async def test_a_publish_in_one_statement_wakes_listeners_when_deliveries_are_due(
+        self, publisher: Store, app_id: str, heard: Heard
+    ) -> None:
+        await make_webhook(publisher, app_id, URL)
+        await make_webhook(publisher, app_id, URL, ["job.queued"], mode="queued")
+        base = heard.count
+        await publish(publisher, app_id)  # reads who is subscribed: the usual transaction
+        await heard.at_least(base + 1)
+        await publish(publisher, app_id, "job.queued")  # the same, for this type
+        await publish(publisher, app_id)
+        await heard.at_least(base + 2)
+        assert publisher.events.at_once == 1
+        await publish(publisher, app_id, "job.queued")  # queued: nothing due, no wake-up
+        await publish(publisher, app_id)
+        await heard.at_least(base + 3)
+        assert publisher.events.at_once == 3
+        assert heard.count == base + 3
+
     async def test_retry_and_release_wake_listeners(
         self, publisher: Store, app_id: str, heard: Heard
     ) -> None:

@@ -51,7 +51,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hookd.store.engine import BUSY_TIMEOUT_MS
 
-__all__ = ["Bulk", "Tx", "bulk_insert", "marks", "marks_in", "run", "transaction"]
+__all__ = ["Bulk", "Tx", "at_once", "bulk_insert", "marks", "marks_in", "run", "transaction"]
 
 T = TypeVar("T")
 Params = Sequence[Any]
@@ -175,6 +175,18 @@ async def transaction(engine: AsyncEngine, body: Callable[[Tx], T]) -> T:
         assert driver is not None
         result: T = await driver._execute(_whole, driver._conn, body)
         return result
+
+
+async def at_once(engine: AsyncEngine, sql: str, params: Params) -> list[tuple[Any, ...]]:
+    """PostgreSQL: run one statement as a transaction of its own, in one round trip.
+
+    No BEGIN and no COMMIT: in autocommit the server commits the statement when
+    it ends, all of it or (on an error) none of it.
+    """
+    async with engine.connect() as conn:
+        auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        result = await auto.exec_driver_sql(_dollar(sql), tuple(params))
+        return [tuple(r) for r in result.fetchall()]
 
 
 def _in_thread(connection: Any, body: Callable[[Tx], T]) -> T:

@@ -71,6 +71,22 @@ class Subscriptions:
                 known[event_type] = found.get(event_type, [])
         return {t: targets for t, targets in known.items() if targets}
 
+    def known(self, app_id: str, types: Iterable[str]) -> tuple[int, Targets] | None:
+        """Return the newest version seen and the copy for these types, if it has them all.
+
+        For a writer that checks the version itself (store/events.py, on PostgreSQL).
+        """
+        if self._version is None:
+            return None
+        out: Targets = {}
+        for event_type in types:
+            targets = self._kept.get((app_id, event_type))
+            if targets is None:
+                return None
+            if targets:
+                out[event_type] = targets
+        return self._version, out
+
 
 def _read(tx: direct.Tx, app_id: str, types: Iterable[str]) -> Targets:
     """Read, by event type, the enabled webhooks subscribed to it (by id)."""
