@@ -29,3 +29,23 @@ async def every(
                 raise asyncio.CancelledError from exc
             log.exception("%s failed; trying again", what)
         await asyncio.sleep(interval)
+
+
+class Loop:
+    """A background coroutine (`_run`) its owner starts and stops; named `name`."""
+
+    name = "hookd-loop"
+    _task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=self.name)
+
+    async def stop(self) -> None:
+        """Cancel the loop and wait until it has ended."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        raise NotImplementedError

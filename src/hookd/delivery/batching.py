@@ -14,13 +14,12 @@ once: each batch is taken in one transaction, so an event is in one batch.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from hookd.background import every
+from hookd.background import Loop, every
 from hookd.store import Store
 from hookd.store.batches import Batch, FlushDue
 
@@ -68,21 +67,14 @@ def next_flush_at(
     return now + STRAGGLER_SECONDS if was_queued else None
 
 
-class Scheduler:
+class Scheduler(Loop):
     """Flush webhooks on their batch_interval; one process wins each due flush."""
+
+    name = "hookd-batch-scheduler"
 
     def __init__(self, store: Store, tick: float) -> None:
         self._store = store
         self._tick = tick
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="hookd-batch-scheduler")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
 
     async def run_once(self) -> int:
         """Flush what is due now; return the batches made."""

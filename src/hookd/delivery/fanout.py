@@ -12,25 +12,18 @@ import asyncio
 import contextlib
 import logging
 
-from hookd.background import stopping
+from hookd.background import Loop, stopping
 from hookd.store import Store
 
 log = logging.getLogger(__name__)
 
 
-class Expander:
+class Expander(Loop):
+    name = "hookd-fanout"
+
     def __init__(self, store: Store, *, poll: float) -> None:
         self._store = store
         self._poll = poll
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="hookd-fanout")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
 
     async def run_once(self) -> int:
         """Make every owed delivery, a chunk per transaction; return how many webhooks."""

@@ -16,11 +16,10 @@ for a retry after RETRY_SECONDS, and the failure is logged and counted
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
-from hookd.background import every
+from hookd.background import Loop, every
 from hookd.config import Settings
 from hookd.domain.digest import FailureNote, compose_digest
 from hookd.mail import Mailer, MailError, parse_smtp_url
@@ -47,8 +46,10 @@ def mailer_for(settings: Settings) -> Mailer | None:
         raise ValueError(f"HOOKD_SMTP_URL is not usable: {exc}") from None
 
 
-class Notifier:
+class Notifier(Loop):
     """Mail failure digests from the notifications table, in the background."""
+
+    name = "hookd-notifier"
 
     def __init__(
         self,
@@ -64,16 +65,6 @@ class Notifier:
         self._interval = interval
         self._base_url = base_url
         self._tick = tick if tick is not None else min(max(interval / 10, 1.0), 30.0)
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="hookd-notifier")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
 
     async def run_once(self, now: float | None = None) -> int:
         """Send every digest that is due; return how many e-mails went out."""

@@ -25,7 +25,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from hookd.background import stopping
+from hookd.background import Loop, stopping
 from hookd.store.direct import Tx
 
 __all__ = ["CHANNEL", "Listener", "notify", "notify_in"]
@@ -52,8 +52,10 @@ def notify_in(tx: Tx) -> None:
         tx.rows("SELECT pg_notify(?, '')", (CHANNEL,))
 
 
-class Listener:
+class Listener(Loop):
     """Keep one LISTEN connection open and call `on_notify` for each notification."""
+
+    name = "hookd-listen"
 
     def __init__(
         self,
@@ -73,18 +75,8 @@ class Listener:
         self._check_every = check_every
         self._min_backoff = min_backoff
         self._max_backoff = max_backoff
-        self._task: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()
         self.connections = 0  # how many times it has (re)connected
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="hookd-listen")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
 
     async def _run(self) -> None:
         delay = self._min_backoff
