@@ -51,7 +51,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hookd.store.engine import BUSY_TIMEOUT_MS
 
-__all__ = ["Bulk", "Tx", "at_once", "bulk_insert", "marks", "marks_in", "run", "transaction"]
+__all__ = [
+    "Bulk",
+    "Tx",
+    "at_once",
+    "bulk_insert",
+    "columns",
+    "marks",
+    "marks_in",
+    "run",
+    "transaction",
+]
 
 T = TypeVar("T")
 Params = Sequence[Any]
@@ -119,6 +129,14 @@ def _array_type(column: sa.Column[Any]) -> str:
     if isinstance(kind, sa.String):
         return "text[]"
     raise TypeError(f"no array type for {column.name} ({kind})")
+
+
+def columns(rows: Sequence[Params], width: int) -> list[list[Any]]:
+    """Turn rows into one list per column, as a `Bulk` takes them on PostgreSQL.
+
+    `width`: how many (empty) columns no rows make.
+    """
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
 
 
 def marks(n: int) -> str:
@@ -266,8 +284,7 @@ class _SyncTx:
 
     def each(self, bulk: Bulk, seq: Sequence[Params]) -> None:
         if seq:
-            columns = tuple(list(c) for c in zip(*seq, strict=True))
-            self._conn.exec_driver_sql(_dollar(bulk.postgresql), columns)
+            self._conn.exec_driver_sql(_dollar(bulk.postgresql), tuple(columns(seq, 0)))
 
     def count(self, sql: str, params: Params = ()) -> int:
         return int(self._conn.exec_driver_sql(_dollar(sql), tuple(params)).rowcount)

@@ -58,9 +58,11 @@ class EventRepository:
     ) -> list[Published]:
         """Store events and what they owe atomically; repeat keys return the original.
 
-        Which webhooks are subscribed is read in the same transaction as the
-        inserts, all in one `direct.transaction`: on SQLite the write lock is
-        held for the statements only.
+        Who is subscribed comes from this process's copy, checked against the
+        subscriptions' version in the same transaction as the inserts (store/
+        subscriptions.py), all in one `direct.transaction`: on SQLite the write
+        lock is held for the statements only. On PostgreSQL a publish the copy
+        covers is one statement (`_at_once`).
         """
         plan = _Plan(app_id, new, choose, now, now - idempotency_window, self.subscriptions)
         made = await self._at_once(plan) if self._db.dialect == "postgresql" else None
@@ -92,9 +94,9 @@ class EventRepository:
         made = plan.rows(targets, {})
         params = (
             version,
-            *_columns(made.events, 8),
-            *_columns(made.fanouts, 4),
-            *_columns(made.deliveries, 8),
+            *direct.columns(made.events, 8),
+            *direct.columns(made.fanouts, 4),
+            *direct.columns(made.deliveries, 8),
             CHANNEL,
             made.notify,
         )
@@ -174,13 +176,9 @@ _AT_ONCE = (
     f" f AS ({_INSERT_FANOUT.postgresql}{_ONLY_IF_FRESH}),"
     f" d AS ({_INSERT_DELIVERY.postgresql}{_ONLY_IF_FRESH}),"
     " woken AS (SELECT pg_notify(?, '') FROM fresh WHERE ?::boolean)"
+    # A SELECT in WITH runs only when referenced: `woken` is, at no cost to the answer.
     " SELECT (SELECT count(*) FROM fresh) + 0 * (SELECT count(*) FROM woken)"
 )
-
-
-def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    """Turn rows into one list per column (`width` columns, also when there are no rows)."""
-    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
 
 
 @dataclass(frozen=True, slots=True)
