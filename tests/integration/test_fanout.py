@@ -15,6 +15,7 @@ from collections import Counter
 
 import pytest
 
+from hookd.delivery.fanout import Expander
 from hookd.delivery.ingest import choose
 from hookd.domain.models import PARKED_AT, Delivery, DeliveryStatus, Webhook
 from hookd.store import Store
@@ -86,6 +87,16 @@ class TestWidePublish:
         for published in (first, second):
             made = await deliveries_of(store, app_id, published)
             assert len(made) == WIDE and len({d.webhook_id for d in made}) == WIDE
+
+    async def test_the_expander_makes_every_chunk_and_stops_when_nothing_is_left(
+        self, store: Store, app_id: str
+    ) -> None:
+        await many_webhooks(store, app_id)
+        published = [await publish(store, app_id) for _ in range(2)]
+        assert await Expander(store, poll=60, chunk=25).run_once() == 2 * WIDE
+        assert await store.fanouts.owed() == 0
+        for p in published:
+            assert len(await deliveries_of(store, app_id, p)) == WIDE
 
     async def test_a_repeated_key_counts_what_is_still_owed(
         self, store: Store, app_id: str

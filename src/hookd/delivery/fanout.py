@@ -2,7 +2,7 @@
 
 Every hookd process runs one Expander, API and worker alike. The process that
 deferred a fan-out expands it at once (the publish sets `store.fanouts_owed`
-after its commit); every POLL seconds each process also looks for fan-outs
+after its commit); every `poll` seconds each process also looks for fan-outs
 left by another process, for instance one that stopped before it was done.
 """
 
@@ -14,6 +14,7 @@ import logging
 
 from hookd.background import Loop, stopping
 from hookd.store import Store
+from hookd.store.fanouts import CHUNK
 
 log = logging.getLogger(__name__)
 
@@ -21,16 +22,19 @@ log = logging.getLogger(__name__)
 class Expander(Loop):
     name = "hookd-fanout"
 
-    def __init__(self, store: Store, *, poll: float) -> None:
+    def __init__(self, store: Store, *, poll: float, chunk: int = CHUNK) -> None:
         self._store = store
         self._poll = poll
+        self._chunk = chunk  # owed webhooks per transaction
 
     async def run_once(self) -> int:
         """Make every owed delivery, a chunk per transaction; return how many webhooks."""
         done = 0
-        while taken := await self._store.fanouts.expand():
+        while True:
+            taken = await self._store.fanouts.expand(self._chunk)
             done += taken
-        return done
+            if taken < self._chunk:  # the last one took everything owed (or held elsewhere)
+                return done
 
     async def _run(self) -> None:
         owed = self._store.fanouts_owed

@@ -210,9 +210,9 @@ class _Plan:
     def rows(self, targets: Targets, earlier: dict[str, Published]) -> _Rows:
         """Return the rows these events make, given who is subscribed (no I/O)."""
         app_id, now = self.app_id, self.now
-        # A queued webhook's deliveries wait for a batch flush (store/batches.py).
-        queued = {t.webhook_id for ts in targets.values() for t in ts if t.mode == "queued"}
         made = _Rows()
+        # By type: the webhooks whose deliveries wait for a batch flush (store/batches.py).
+        queued_of: dict[str, set[str]] = {}
         owed: list[tuple[str, str, str]] = []  # (webhook id, event id, state)
         seen: dict[str, Published] = {}
         event_ids = iter(ids.new_ids("evt", len(self.new), now))
@@ -234,7 +234,13 @@ class _Plan:
             chosen = self.choose(item, subscribed) if subscribed else ()
             if len(chosen) > INLINE_FANOUT:
                 made.fanouts.append((stored.id, app_id, orjson.dumps(list(chosen)).decode(), now))
-            else:
+            elif chosen:
+                assert subscribed is not None
+                queued = queued_of.get(item.type)
+                if queued is None:  # once per type, and only for deliveries made here
+                    queued = queued_of[item.type] = {
+                        t.webhook_id for t in subscribed if t.mode == "queued"
+                    }
                 owed.extend(
                     (webhook_id, stored.id, QUEUED if webhook_id in queued else PENDING)
                     for webhook_id in chosen

@@ -81,10 +81,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_context().dialect.name == "postgresql":
-        for name, when in _PG_TRIGGERS.items():
-            table = "webhook_events" if "webhook_events" in when else "webhooks"
-            op.execute(f"DROP TRIGGER {name} ON {table}")
-        op.execute(f"DROP FUNCTION {_PG_FUNCTION}()")
+        op.execute(f"DROP FUNCTION {_PG_FUNCTION}() CASCADE")  # and its triggers
     else:
         for name in _SQLITE_TRIGGERS:
             op.execute(f"DROP TRIGGER {name}")
