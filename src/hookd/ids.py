@@ -19,7 +19,9 @@ import time
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
-PREFIXES = frozenset({"evt", "wh", "dlv", "att", "app", "key", "msg", "bat", "ntf"})
+PREFIXES = frozenset(
+    {"evt", "wh", "dlv", "att", "app", "key", "msg", "bat", "ntf", "usr", "org", "aud"}
+)
 
 _RANDOM_MAX = (1 << 80) - 1
 _lock = threading.Lock()

@@ -19,9 +19,12 @@ from hookd.delivery.operational import OperationalEvents
 from hookd.delivery.processes import Children
 from hookd.delivery.sender import Sender
 from hookd.delivery.worker import Worker
+from hookd.service.apps import AppService
+from hookd.service.audit import AuditService
 from hookd.service.auth import Auth, ensure_admin_key
 from hookd.service.deliveries import DeliveryService
 from hookd.service.event_types import EventTypeService
+from hookd.service.people import PeopleService
 from hookd.service.preview import PreviewService
 from hookd.service.webhooks import WebhookService
 from hookd.store import Store
@@ -40,6 +43,9 @@ class Runtime:
     event_types: EventTypeService
     deliveries: DeliveryService
     previews: PreviewService
+    audit: AuditService
+    people: PeopleService  # users, tokens, orgs, members of orgs and apps
+    apps: AppService
     expander: Expander | None = None  # makes the deliveries of wide fan-outs
     worker: Worker | None = None
     new_admin_key: str | None = None
@@ -62,16 +68,21 @@ class Runtime:
         new_key = await ensure_admin_key(store, settings.admin_key)
         sender = Sender.for_settings(settings)
         sender.open()
+        auth = Auth(store, settings.admin_key)
+        audit = AuditService(store)
         runtime = cls(
             settings=settings,
             store=store,
             sender=sender,
-            auth=Auth(store, settings.admin_key),
+            auth=auth,
             ingest=Ingest(store, settings),
             webhooks=WebhookService(store, settings),
             event_types=EventTypeService(store),
             deliveries=DeliveryService(store, settings, sender),
             previews=PreviewService(store, settings),
+            audit=audit,
+            people=PeopleService(store, auth, audit),
+            apps=AppService(store, auth, audit),
             new_admin_key=new_key,
         )
         runtime.expander = Expander(store, poll=settings.poll_interval)

@@ -18,7 +18,9 @@ from hookd.api.routes import (
     event_types,
     events,
     health,
+    orgs,
     recovery,
+    users,
     webhooks,
 )
 from hookd.config import Settings
@@ -27,7 +29,7 @@ from hookd.runtime import Runtime
 DESCRIPTION = """
 hookd receives events from your applications and delivers them to the webhooks
 subscribed to them: signed, retried, logged. Authenticate with
-`Authorization: Bearer KEY` (the admin key, or an app's API key).
+`Authorization: Bearer KEY` (the admin key, an app's API key, or a user's token).
 """
 
 
@@ -65,7 +67,18 @@ def create_app(
     install_docs(app)
     errors.install(app)
     # Publishing is the hot path: its routes are matched first.
-    for module in (events, health, apps, event_types, webhooks, batches, deliveries, recovery):
+    for module in (
+        events,
+        health,
+        apps,
+        event_types,
+        webhooks,
+        batches,
+        deliveries,
+        recovery,
+        users,
+        orgs,
+    ):
         app.include_router(module.router)
     app.add_middleware(middleware.JsonBodies)
     app.add_middleware(middleware.BodyLimit, limit=settings.max_body_bytes)

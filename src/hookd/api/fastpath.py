@@ -27,6 +27,7 @@ from hookd.api.middleware import read_as_json
 from hookd.api.schemas import EventIn, PublishedOut
 from hookd.delivery.ingest import EventIn as NewEventIn
 from hookd.domain.models import IDEMPOTENCY_KEY_MAX
+from hookd.domain.roles import Action
 from hookd.errors import HookdError
 from hookd.runtime import Runtime
 
@@ -67,7 +68,7 @@ class FastPublish:
         try:
             event = EventIn.model_validate_json(body)
             who = await runtime.auth.principal(_text(headers.get(b"authorization")))
-            app = await runtime.auth.app(who, found.group(1))
+            app = await runtime.auth.app(who, found.group(1), Action.PUBLISH)
             idempotency_key = _text(key) or event.id
             published = await runtime.ingest.publish(
                 app.id, [NewEventIn(event.type, event.data, idempotency_key)]

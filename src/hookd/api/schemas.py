@@ -19,6 +19,7 @@ from hookd.domain.models import (
     EventType,
     Webhook,
 )
+from hookd.domain.roles import KeyRole
 from hookd.errors import Invalid
 from hookd.store.records import DeliveryDetail, Published, StoredEvent
 
@@ -32,21 +33,36 @@ class Strict(BaseModel):
 class AppIn(Strict):
     uid: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     name: str = Field(default="", max_length=200)
+    org: str | None = Field(
+        default=None, description="The org (`org_…`) the app belongs to; default: the default org."
+    )
 
 
 class AppOut(BaseModel):
     id: str
     uid: str
     name: str
+    org: str
     created_at: str
 
     @classmethod
     def of(cls, app: App) -> AppOut:
-        return cls(id=app.id, uid=app.uid, name=app.name, created_at=rfc3339(app.created_at))
+        return cls(
+            id=app.id,
+            uid=app.uid,
+            name=app.name,
+            org=app.org_id,
+            created_at=rfc3339(app.created_at),
+        )
 
 
 class ApiKeyIn(Strict):
     name: str = Field(default="api key", max_length=200)
+    role: KeyRole = Field(
+        default=KeyRole.OWNER,
+        description="`owner`: everything in the app; `viewer`: read only;"
+        " `publisher`: publish events only.",
+    )
 
 
 class ApiKeyOut(BaseModel):
@@ -55,6 +71,7 @@ class ApiKeyOut(BaseModel):
     name: str
     prefix: str
     created_at: str
+    role: str = "owner"
     key: str | None = Field(default=None, description="Shown once, on create.")
 
     @classmethod
@@ -65,6 +82,7 @@ class ApiKeyOut(BaseModel):
             name=key.name,
             prefix=key.prefix,
             created_at=rfc3339(key.created_at),
+            role=key.role,
             key=plain,
         )
 

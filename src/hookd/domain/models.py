@@ -9,6 +9,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from hookd.domain.people import DEFAULT_ORG_ID
+
 JSON = Any
 
 
@@ -38,15 +40,18 @@ class App:
     uid: str
     name: str
     created_at: float
+    org_id: str = DEFAULT_ORG_ID  # the organization it belongs to
 
 
 @dataclass(frozen=True, slots=True)
 class ApiKey:
     id: str
-    app_id: str | None  # None: the instance admin key
+    app_id: str | None  # None: the instance admin key, or a user's token
     name: str
     prefix: str
     created_at: float
+    user_id: str | None = None  # a user's token: authenticates as that user
+    role: str = "owner"  # an app key's KeyRole (domain/roles.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,8 @@
 
     Store                one per process; opened from a database URL
     ├── apps             apps, API keys
+    ├── people           users, organizations, members of orgs and apps, users' tokens
+    ├── audit            who changed what
     ├── event_types      the catalogue of event types
     ├── webhooks         subscriptions and their health
     ├── events           publish: events and their deliveries (or fan-outs) in one transaction
@@ -25,6 +27,7 @@ import asyncio
 from collections.abc import Callable
 
 from hookd.store.apps import AppRepository
+from hookd.store.audit import AuditRepository
 from hookd.store.batches import BatchRepository
 from hookd.store.deliveries import DeliveryRepository
 from hookd.store.engine import Engines, open_engines
@@ -35,6 +38,7 @@ from hookd.store.health import CircuitRepository
 from hookd.store.migrate import upgrade
 from hookd.store.notifications import NotificationRepository
 from hookd.store.notify import Listener
+from hookd.store.people import PeopleRepository
 from hookd.store.recovery import RecoveryRepository
 from hookd.store.retention import RetentionRepository
 from hookd.store.sessions import SessionRepository
@@ -52,6 +56,8 @@ class Store:
         self.watchers: list[Callable[[], None]] = []  # also told of new due work
         self.fanouts_owed = asyncio.Event()  # a publish deferred a fan-out (delivery/fanout.py)
         self.apps = AppRepository(engines)
+        self.people = PeopleRepository(engines)
+        self.audit = AuditRepository(engines)
         self.event_types = EventTypeRepository(engines)
         self.webhooks = WebhookRepository(engines)
         self.events = EventRepository(

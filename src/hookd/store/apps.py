@@ -7,12 +7,15 @@ import sqlalchemy as sa
 from hookd import ids
 from hookd.domain import operational
 from hookd.domain.models import ApiKey, App
+from hookd.domain.people import DEFAULT_ORG_ID
 from hookd.store import rows
 from hookd.store.engine import Engines
 from hookd.store.event_types import insert_missing
 from hookd.store.tables import api_keys, apps
 
 DEFAULT_APP_UID = "default"
+# The instance admin key: no app, no user (a user's token has no app either).
+_ADMIN_KEY = sa.and_(api_keys.c.app_id.is_(None), api_keys.c.user_id.is_(None))
 
 
 class AppRepository:
@@ -31,11 +34,13 @@ class AppRepository:
             assert again is not None
             return again
 
-    async def create(self, uid: str, name: str, now: float) -> App:
+    async def create(self, uid: str, name: str, now: float, org_id: str = DEFAULT_ORG_ID) -> App:
         """Insert an app; raises IntegrityError when `uid` is taken."""
-        app = App(id=ids.new_id("app", now), uid=uid, name=name, created_at=now)
+        app = App(id=ids.new_id("app", now), uid=uid, name=name, created_at=now, org_id=org_id)
         async with self._db.write.begin() as conn:
-            await conn.execute(apps.insert().values(id=app.id, uid=uid, name=name, created_at=now))
+            await conn.execute(
+                apps.insert().values(id=app.id, uid=uid, name=name, created_at=now, org_id=org_id)
+            )
             # hookd's own event types, so webhooks can subscribe to them from the start.
             await insert_missing(conn, operational.catalogue(app.id, now))
         return app
@@ -52,10 +57,21 @@ class AppRepository:
             return [rows.app(r) for r in result]
 
     async def add_key(
-        self, app_id: str | None, name: str, prefix: str, key_hash: str, now: float
+        self,
+        app_id: str | None,
+        name: str,
+        prefix: str,
+        key_hash: str,
+        now: float,
+        role: str = "owner",
     ) -> ApiKey:
         key = ApiKey(
-            id=ids.new_id("key", now), app_id=app_id, name=name, prefix=prefix, created_at=now
+            id=ids.new_id("key", now),
+            app_id=app_id,
+            name=name,
+            prefix=prefix,
+            created_at=now,
+            role=role,
         )
         async with self._db.write.begin() as conn:
             await conn.execute(
@@ -66,6 +82,7 @@ class AppRepository:
                     prefix=prefix,
                     key_hash=key_hash,
                     created_at=now,
+                    role=role,
                 )
             )
         return key
@@ -106,7 +123,7 @@ class AppRepository:
         async with self._db.write.begin() as conn:
             await conn.execute(
                 api_keys.update()
-                .where(api_keys.c.app_id.is_(None), api_keys.c.revoked_at.is_(None))
+                .where(_ADMIN_KEY, api_keys.c.revoked_at.is_(None))
                 .values(revoked_at=now)
             )
             await conn.execute(
@@ -121,8 +138,6 @@ class AppRepository:
             )
 
     async def has_admin_key(self) -> bool:
-        query = sa.select(sa.func.count()).where(
-            api_keys.c.app_id.is_(None), api_keys.c.revoked_at.is_(None)
-        )
+        query = sa.select(sa.func.count()).where(_ADMIN_KEY, api_keys.c.revoked_at.is_(None))
         async with self._db.read.connect() as conn:
             return bool((await conn.execute(query)).scalar_one())

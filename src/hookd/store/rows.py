@@ -34,12 +34,18 @@ EVENT_COLUMNS = "id, app_id, type, data, timestamp, live, idempotency_key"
 
 
 def app(row: Row[Any]) -> App:
-    return App(id=row.id, uid=row.uid, name=row.name, created_at=row.created_at)
+    return App(id=row.id, uid=row.uid, name=row.name, created_at=row.created_at, org_id=row.org_id)
 
 
 def api_key(row: Row[Any]) -> ApiKey:
     return ApiKey(
-        id=row.id, app_id=row.app_id, name=row.name, prefix=row.prefix, created_at=row.created_at
+        id=row.id,
+        app_id=row.app_id,
+        name=row.name,
+        prefix=row.prefix,
+        created_at=row.created_at,
+        user_id=row.user_id,
+        role=row.role,
     )
 
 

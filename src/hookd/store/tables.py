@@ -28,6 +28,70 @@ def _webhook_fk() -> sa.ForeignKey:
     return sa.ForeignKey("webhooks.id", ondelete="CASCADE")
 
 
+# Teams: organizations own apps; people are members of both (domain/roles.py).
+orgs = sa.Table(
+    "orgs",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),  # stored lower-case
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("password_hash", sa.Text),  # argon2id; NULL: token-only user
+    sa.Column("admin", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+org_members = sa.Table(
+    "org_members",
+    metadata,
+    sa.Column(
+        "org_id", sa.String(40), sa.ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "user_id", sa.String(40), sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Index("ix_org_members_user_id", "user_id"),
+)
+
+app_members = sa.Table(
+    "app_members",
+    metadata,
+    sa.Column(
+        "app_id", sa.String(40), sa.ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "user_id", sa.String(40), sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Index("ix_app_members_user_id", "user_id"),
+)
+
+# Who changed what: webhooks, members, keys and tokens (never a secret's value).
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("org_id", sa.String(40), nullable=False),
+    sa.Column("app_id", sa.String(40)),
+    sa.Column("actor", sa.String(80), nullable=False),  # usr_… | key_… | "admin"
+    sa.Column("action", sa.String(64), nullable=False),  # e.g. webhook.update
+    sa.Column("target", sa.String(80), nullable=False),
+    sa.Column("changed", sa.Text, nullable=False, server_default="[]"),  # JSON field names
+    sa.Column("at", Time, nullable=False),
+    sa.Index("ix_audit_log_org_id_id", "org_id", "id"),
+)
+
 apps = sa.Table(
     "apps",
     metadata,
@@ -35,6 +99,7 @@ apps = sa.Table(
     sa.Column("uid", sa.String(64), nullable=False, unique=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("created_at", Time, nullable=False),
+    sa.Column("org_id", sa.String(40), sa.ForeignKey("orgs.id"), nullable=False, index=True),
 )
 
 api_keys = sa.Table(
@@ -47,6 +112,10 @@ api_keys = sa.Table(
     sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("created_at", Time, nullable=False),
     sa.Column("revoked_at", Time),
+    # A user's token: app_id is NULL and user_id names the user. The admin key
+    # has neither. An app key's role (KeyRole) says what it may do in its app.
+    sa.Column("user_id", sa.String(40), sa.ForeignKey("users.id", ondelete="CASCADE")),
+    sa.Column("role", sa.String(16), nullable=False, server_default="owner"),
 )
 
 event_types = sa.Table(

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from hookd.api.deps import AppDep, RuntimeDep
+from hookd.api.deps import AppDep, ChangeAppDep, RuntimeDep
 from hookd.api.schemas import DeliveryDetailOut, DeliveryOut, PageOut
 
 router = APIRouter(prefix="/v1/apps/{app}/deliveries", tags=["deliveries"])
@@ -35,6 +35,6 @@ async def get_delivery(delivery_id: str, app: AppDep, rt: RuntimeDep) -> Deliver
 
 
 @router.post("/{delivery_id}/retry", status_code=202)
-async def retry_delivery(delivery_id: str, app: AppDep, rt: RuntimeDep) -> DeliveryDetailOut:
+async def retry_delivery(delivery_id: str, app: ChangeAppDep, rt: RuntimeDep) -> DeliveryDetailOut:
     """Deliver again now."""
     return DeliveryDetailOut.of_detail(await rt.deliveries.retry(app, delivery_id))

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Header, Response
 
-from hookd.api.deps import AppDep, RuntimeDep
+from hookd.api.deps import AppDep, PublishAppDep, RuntimeDep
 from hookd.api.schemas import EventBatchIn, EventIn, EventOut, PublishedBatchOut, PublishedOut
 from hookd.delivery.ingest import EventIn as NewEventIn
 from hookd.domain.models import IDEMPOTENCY_KEY_MAX
@@ -22,7 +22,7 @@ IdempotencyKey = Annotated[
 
 @router.post("", status_code=202, response_model=PublishedOut)
 async def publish(
-    body: EventIn, app: AppDep, rt: RuntimeDep, idempotency_key: IdempotencyKey = None
+    body: EventIn, app: PublishAppDep, rt: RuntimeDep, idempotency_key: IdempotencyKey = None
 ) -> Response:
     """Publish one event; 202 once it and its deliveries are stored."""
     key = idempotency_key or body.id
@@ -31,7 +31,7 @@ async def publish(
 
 
 @router.post("/batch", status_code=202, response_model=PublishedBatchOut)
-async def publish_batch(body: EventBatchIn, app: AppDep, rt: RuntimeDep) -> Response:
+async def publish_batch(body: EventBatchIn, app: PublishAppDep, rt: RuntimeDep) -> Response:
     """Publish up to 1,000 events in one transaction."""
     if len(body.events) > rt.settings.batch_max_events:
         raise Invalid("events", f"at most {rt.settings.batch_max_events} events per call")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from hookd.api.deps import AppDep, RuntimeDep
+from hookd.api.deps import AppDep, ChangeAppDep, RuntimeDep
 from hookd.api.schemas import (
     DeliveryDetailOut,
     DraftPreviewIn,
@@ -30,7 +30,7 @@ Limit = Annotated[int, Query(ge=1, le=250, description="Page size.")]
 
 
 @router.post("", status_code=201)
-async def create_webhook(body: WebhookIn, app: AppDep, rt: RuntimeDep) -> WebhookCreated:
+async def create_webhook(body: WebhookIn, app: ChangeAppDep, rt: RuntimeDep) -> WebhookCreated:
     wh = await rt.webhooks.create(app, body.fields())
     return WebhookCreated(**WebhookOut.of(wh).model_dump(), secret=wh.secret)
 
@@ -60,13 +60,13 @@ async def get_webhook(webhook_id: str, app: AppDep, rt: RuntimeDep) -> WebhookOu
 
 
 @router.get("/{webhook_id}/secret")
-async def get_secret(webhook_id: str, app: AppDep, rt: RuntimeDep) -> SecretOut:
+async def get_secret(webhook_id: str, app: ChangeAppDep, rt: RuntimeDep) -> SecretOut:
     return SecretOut(secret=(await rt.webhooks.get(app, webhook_id)).secret)
 
 
 @router.post("/{webhook_id}/rotate-secret")
 async def rotate_secret(
-    webhook_id: str, app: AppDep, rt: RuntimeDep, body: RotateIn | None = None
+    webhook_id: str, app: ChangeAppDep, rt: RuntimeDep, body: RotateIn | None = None
 ) -> SecretOut:
     """Issue a new secret; the old one keeps signing beside it for the grace period."""
     wanted = body or RotateIn()
@@ -94,19 +94,19 @@ async def _preview(rt: Runtime, app: App, webhook: Webhook, body: PreviewIn) -> 
 
 @router.patch("/{webhook_id}")
 async def update_webhook(
-    webhook_id: str, body: WebhookPatch, app: AppDep, rt: RuntimeDep
+    webhook_id: str, body: WebhookPatch, app: ChangeAppDep, rt: RuntimeDep
 ) -> WebhookOut:
     return WebhookOut.of(await rt.webhooks.update(app, webhook_id, body.fields()))
 
 
 @router.delete("/{webhook_id}", status_code=204)
-async def delete_webhook(webhook_id: str, app: AppDep, rt: RuntimeDep) -> None:
+async def delete_webhook(webhook_id: str, app: ChangeAppDep, rt: RuntimeDep) -> None:
     await rt.webhooks.delete(app, webhook_id)
 
 
 @router.post("/{webhook_id}/test")
 async def test_webhook(
-    webhook_id: str, app: AppDep, rt: RuntimeDep, body: TestIn | None = None
+    webhook_id: str, app: ChangeAppDep, rt: RuntimeDep, body: TestIn | None = None
 ) -> DeliveryDetailOut:
     """Send the event type's sample now with `live: false`; works while disabled."""
     wh = await rt.webhooks.get(app, webhook_id)
