@@ -17,14 +17,14 @@ from hookd.domain.roles import (
     visible,
 )
 
-O, M, V = OrgRole.OWNER, OrgRole.MEMBER, OrgRole.VIEWER
+OW, M, V = OrgRole.OWNER, OrgRole.MEMBER, OrgRole.VIEWER
 AO, AV = AppRole.OWNER, AppRole.VIEWER
 
 # (org role, app role) -> (view, change, publish, manage_members)
 EXPECTED: dict[tuple[OrgRole | None, AppRole | None], tuple[bool, bool, bool, bool]] = {
-    (O, AO): (True, True, True, True),
-    (O, AV): (True, True, True, True),
-    (O, None): (False, False, False, True),
+    (OW, AO): (True, True, True, True),
+    (OW, AV): (True, True, True, True),
+    (OW, None): (False, False, False, True),
     (M, AO): (True, True, True, True),
     (M, AV): (True, True, True, False),
     (M, None): (False, False, False, False),
