@@ -1,6 +1,7 @@
 """The `hookd` command.
 
 serve | worker | migrate | purge | flush | recover | send | listen | admin-key
+user create|list | org create|list | member set|remove   (cli_teams.py)
 """
 
 from __future__ import annotations
@@ -493,6 +494,17 @@ def _redact(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return url.split("@")[-1]
+
+
+def _teams() -> None:
+    from hookd import cli_teams
+
+    app.add_typer(cli_teams.users, name="user")
+    app.add_typer(cli_teams.orgs, name="org")
+    app.add_typer(cli_teams.members, name="member")
+
+
+_teams()
 
 
 def main() -> None:
