@@ -310,3 +310,25 @@ class TestTheAuditLog:
             page = client.get(f"/v1/orgs/{acme}/audit", params={"limit": 2}).json()
         assert len(page["data"]) == 2
         assert page["next_cursor"] == page["data"][-1]["id"]
+
+    def test_webhook_changes_name_the_user_and_the_fields_not_the_values(
+        self, world: World
+    ) -> None:
+        acme = world.admin.get("/v1/apps/shop").json()["org"]
+        user = world.users[("member", "owner")]
+        with world.hookd.client(world.tokens[("member", "owner")]) as client:
+            r = client.patch(
+                f"{BASE}/webhooks/{world.webhook}",
+                json={"description": "new words", "headers": {"X-Api-Token": "tok-123456"}},
+            )
+            assert r.status_code == 200, r.text
+            r = client.post(f"{BASE}/webhooks/{world.webhook}/rotate-secret", json={})
+            assert r.status_code == 200
+            secret = r.json()["secret"]
+        page = world.admin.get(f"/v1/orgs/{acme}/audit").json()["data"]
+        mine = [e for e in page if e["actor"] == user]
+        assert [e["action"] for e in mine[:2]] == ["webhook.rotate_secret", "webhook.update"]
+        assert mine[1]["changed"] == ["description", "headers"]
+        assert mine[1]["target"] == world.webhook and mine[1]["app"] is not None
+        text = str(page)
+        assert "tok-123456" not in text and secret not in text and "new words" not in text

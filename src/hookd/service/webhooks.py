@@ -15,6 +15,7 @@ from hookd.domain.matching import is_event_type_name, is_pattern
 from hookd.domain.models import MASK, App, OldSecret, Webhook
 from hookd.domain.urlpolicy import validate_webhook_url
 from hookd.errors import Invalid, NotFound
+from hookd.service.audit import AuditService
 from hookd.store import Store
 from hookd.store.records import Page
 
@@ -39,6 +40,7 @@ class WebhookService:
     def __init__(self, store: Store, settings: Settings) -> None:
         self._store = store
         self._settings = settings
+        self._audit = AuditService(store)
 
     async def create(self, app: App, fields: dict[str, Any]) -> Webhook:
         """Create a webhook from validated API fields; a missing secret is generated."""
@@ -50,6 +52,7 @@ class WebhookService:
             id=ids.new_id("wh", now), app_id=app.id, created_at=now, updated_at=now, **checked
         )
         await self._store.webhooks.create(webhook)
+        await self._audit.in_app(app, "webhook.create", webhook.id, checked)
         return webhook
 
     async def get(self, app: App, webhook_id: str) -> Webhook:
@@ -91,6 +94,7 @@ class WebhookService:
         if current.mode == "queued" and updated.mode != "queued":
             # What waited for a flush goes now, in the batches it was queued for.
             await batching.flush_webhook(self._store, webhook_id)
+        await self._audit.in_app(app, "webhook.update", webhook_id, changes)
         return updated
 
     async def draft(self, app: App, fields: dict[str, Any]) -> Webhook:
@@ -114,11 +118,13 @@ class WebhookService:
         updated = await self._store.webhooks.update(app.id, webhook_id, changes, now)
         if updated is None:
             raise NotFound(f"webhook {webhook_id!r} not found")
+        await self._audit.in_app(app, "webhook.rotate_secret", webhook_id, ["secret"])
         return updated
 
     async def delete(self, app: App, webhook_id: str) -> None:
         if not await self._store.webhooks.delete(app.id, webhook_id):
             raise NotFound(f"webhook {webhook_id!r} not found")
+        await self._audit.in_app(app, "webhook.delete", webhook_id)
 
     async def _check(self, app: App, fields: dict[str, Any]) -> dict[str, Any]:
         """Return the fields normalised, or raise Invalid naming the first bad one."""
