@@ -216,7 +216,11 @@ class PeopleService:
     # app members ---------------------------------------------------------
 
     async def app_members(self, who: Principal, ref: str) -> list[AppMember]:
-        app = await self._auth.app(who, ref, Action.VIEW)
+        """List them for whoever may view the app or manage its members."""
+        try:
+            app = await self._auth.app(who, ref, Action.MANAGE_MEMBERS)
+        except Forbidden:
+            app = await self._auth.app(who, ref, Action.VIEW)
         return await self._store.people.app_members(app.id)
 
     async def set_app_member(
