@@ -78,6 +78,7 @@ def serve(
     import uvicorn
 
     from hookd.api.app import create_app
+    from hookd.api.protocol import HookdHttp
     from hookd.runtime import Runtime, collect_less
 
     settings = settings_from(host=host, port=port, db=db, dev=dev)
@@ -102,7 +103,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=HookdHttp,  # JSON answers to requests uvicorn refuses (api/protocol.py)
         log_level=settings.log_level,
         access_log=False,
         lifespan="on",
@@ -470,7 +471,7 @@ def listen(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     secret: Annotated[
         str | None,
-        typer.Option(envvar="HOOKD_LISTEN_SECRET", help="Verify signatures with this secret."),
+        typer.Option(envvar="HOOKD_LISTEN_SECRET", help="Verify signatures with this secret (or an ed25519 whpk_ public key)."),
     ] = None,
     status: Annotated[int, typer.Option(help="Status code to answer with.")] = 200,
 ) -> None:

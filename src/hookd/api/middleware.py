@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hookd.api.errors import error_response
@@ -36,7 +39,17 @@ class JsonBodies:
 
 
 class BodyLimit:
-    """Refuse request bodies over `limit` bytes with 413, before reading them whole."""
+    """Refuse request bodies over `limit` bytes with 413, before reading them whole.
+
+    The refusal reaches every client: a server that answers and closes while
+    the client is still sending makes the kernel reset the connection, and
+    clients that write the whole body before reading (Python's urllib) see
+    `ConnectionResetError` instead of the 413. So the rest of the body is read
+    and dropped first (up to `DRAIN_BYTES` or `DRAIN_SECONDS`), and the answer
+    says `Connection: close`. A body sent in chunks (no Content-Length) is
+    counted here as it arrives, since the app's body parser would turn any
+    error raised while reading into a 400.
+    """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -46,32 +59,72 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
-            await self._refuse(scope, receive, send)
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit():
+            if int(length) > self.limit:
+                # A client that waits for "100 Continue" has sent nothing yet.
+                if int(length) <= DRAIN_BYTES and headers.get(b"expect") != b"100-continue":
+                    await _drain(receive, 0)
+                await self._refuse(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
+        if b"transfer-encoding" not in headers:
+            await self.app(scope, receive, send)  # no body
+            return
+        messages: list[Message] = []
         seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
-            return message
-
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await self._refuse(scope, receive, send)
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                if message.get("more_body", False):
+                    await _drain(receive, seen)
+                await self._refuse(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        await self.app(scope, _replay(messages, receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = error_response(
             413, "payload_too_large", f"request body is larger than {self.limit} bytes"
         )
+        response.headers["connection"] = "close"
         await response(scope, receive, send)
 
 
-class _TooLarge(Exception):
-    pass
+DRAIN_BYTES = 64 * 1024 * 1024
+"""Most bytes of a refused body read and dropped so that the client sees the 413."""
+
+DRAIN_SECONDS = 10.0
+"""Longest a refused body is read for; a slower client may see the connection reset."""
+
+
+async def _drain(receive: Receive, seen: int) -> None:
+    """Read and drop the rest of a request body, within the drain bounds."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            while seen <= DRAIN_BYTES:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return
+                seen += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """Return a `receive` that gives `messages` first, then the client's."""
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replayed
