@@ -471,7 +471,10 @@ def listen(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     secret: Annotated[
         str | None,
-        typer.Option(envvar="HOOKD_LISTEN_SECRET", help="Verify signatures with this secret (or an ed25519 whpk_ public key)."),
+        typer.Option(
+            envvar="HOOKD_LISTEN_SECRET",
+            help="Verify signatures with this secret (or an ed25519 whpk_ public key).",
+        ),
     ] = None,
     status: Annotated[int, typer.Option(help="Status code to answer with.")] = 200,
 ) -> None:

@@ -76,6 +76,8 @@ def check_signatures(
     secret: str, headers: Mapping[str, str], body: bytes, now: float
 ) -> tuple[bool, str]:
     """Check every signature scheme present in `headers`; return (ok, reason)."""
+    if secret.startswith((signing.PUBLIC_KEY_PREFIX, signing.SIGNING_KEY_PREFIX)):
+        return _check_ed25519(secret, headers, body, now)
     standard: list[str] = []
     plain: list[str] = []
     for value in _values(headers, "webhook-signature"):
@@ -105,6 +107,19 @@ def check_signatures(
     if failed:
         return False, "; ".join(failed)
     return True, ", ".join(scheme for scheme, _ in verdicts)
+
+
+def _check_ed25519(
+    key: str, headers: Mapping[str, str], body: bytes, now: float
+) -> tuple[bool, str]:
+    """Verify `v1a` signatures with a `whpk_` public key (or a `whsk_` key's public half)."""
+    try:
+        public = key if key.startswith(signing.PUBLIC_KEY_PREFIX) else signing.public_key(key)
+    except ValueError as exc:
+        return False, f"{signing.ED25519}: {exc}"
+    if signing.verify_ed25519(public, headers, body, now=now, tolerance=TOLERANCE):
+        return True, signing.ED25519
+    return False, f"{signing.ED25519}: no valid, fresh v1a signature"
 
 
 def run(host: str, port: int, secret: str | None, status: int) -> None:

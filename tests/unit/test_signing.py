@@ -98,3 +98,57 @@ class TestOtherSchemes:
         )
         expected = "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
         assert headers == {"X-Hub-Signature-256": f"sha256={expected}"}
+
+
+class TestEd25519:
+    """hookd's v1a signatures, checked by an independent implementation (PyNaCl)."""
+
+    @given(body=st.binary(max_size=512), msg_id=st.text("abcdef0123456789_", max_size=40))
+    @settings(max_examples=50, deadline=None)
+    def test_pynacl_verifies_what_hookd_signs(self, body: bytes, msg_id: str) -> None:
+        from nacl.signing import SigningKey, VerifyKey
+
+        secret = signing.generate_signing_key()
+        ts = 1_700_000_000
+        value = signing.signature_headers([signing.ED25519], [secret], msg_id, ts, body)[
+            "webhook-signature"
+        ]
+        version, _, sig = value.partition(",")
+        assert version == "v1a"
+        public = signing.public_key(secret)
+        verify_key = VerifyKey(base64.b64decode(public.removeprefix("whpk_")))
+        verify_key.verify(f"{msg_id}.{ts}.".encode() + body, base64.b64decode(sig))
+        # The same seed in PyNaCl gives the same public key.
+        seed = base64.b64decode(secret.removeprefix("whsk_"))
+        assert bytes(SigningKey(seed).verify_key) == bytes(verify_key)
+
+    def test_a_rotation_sends_both_signatures_and_each_verifies(self) -> None:
+        new, old = signing.generate_signing_key(), signing.generate_signing_key()
+        now = int(time.time())
+        headers = signing.signature_headers([signing.ED25519], [new, old], "evt_1", now, b"{}")
+        assert headers["webhook-signature"].count("v1a,") == 2
+        for key in (new, old):
+            public = signing.public_key(key)
+            assert signing.verify_ed25519(public, headers, b"{}", now=now)
+        stranger = signing.public_key(signing.generate_signing_key())
+        assert not signing.verify_ed25519(stranger, headers, b"{}", now=now)
+        assert not signing.verify_ed25519(signing.public_key(new), headers, b"{ }", now=now)
+        assert not signing.verify_ed25519(signing.public_key(new), headers, b"{}", now=now + 301)
+
+    @pytest.mark.parametrize("bad", ["whsk_", "whsk_" + "A" * 10, "whsec_abc", "x" * 40])
+    def test_a_key_that_is_not_32_bytes_of_seed_is_refused(self, bad: str) -> None:
+        with pytest.raises(ValueError, match="32 bytes"):
+            signing.ed25519_key(bad)
+
+    def test_hookd_listen_verifies_with_the_public_key(self) -> None:
+        from hookd.listen import check_signatures
+
+        secret = signing.generate_signing_key()
+        now = int(time.time())
+        headers = signing.signature_headers([signing.ED25519], [secret], "evt_1", now, b"{}")
+        assert check_signatures(signing.public_key(secret), headers, b"{}", now) == (
+            True,
+            "ed25519",
+        )
+        ok, why = check_signatures(signing.public_key(secret), headers, b"{!}", now)
+        assert not ok and "v1a" in why

@@ -7,6 +7,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from hookd.domain import signing
 from hookd.domain.envelope import rfc3339
 from hookd.domain.models import (
     IDEMPOTENCY_KEY_MAX,
@@ -217,6 +218,10 @@ class WebhookOut(BaseModel):
     filter: dict[str, Any] | None
     signed: bool = Field(description="Whether requests carry a signature (a secret is set).")
     signing: list[str]
+    public_key: str | None = Field(
+        default=None,
+        description='With `signing: ["ed25519"]`: the `whpk_…` key receivers verify with.',
+    )
     secret_headers: list[str]
     mail_exceptions_to: str
     last_error: str | None
@@ -253,6 +258,7 @@ class WebhookOut(BaseModel):
             filter=wh.filter,
             signed=wh.secret is not None,
             signing=list(wh.signing),
+            public_key=public_key_of(wh),
             secret_headers=list(wh.secret_headers),
             mail_exceptions_to=wh.mail_exceptions_to,
             last_error=wh.last_error,
@@ -483,6 +489,21 @@ class FlushedBatchOut(BaseModel):
 class FlushOut(BaseModel):
     batches: list[FlushedBatchOut] = Field(description="Batch deliveries made, in order.")
     events: int = Field(description="Events they carry in all.")
+
+
+def public_key_of(wh: Webhook) -> str | None:
+    """The public key of an ed25519 webhook's current secret."""
+    if wh.secret is None or signing.ED25519 not in wh.signing:
+        return None
+    return signing.public_key(wh.secret)
+
+
+class PublicKeyOut(BaseModel):
+    public_key: str = Field(description="`whpk_…`: verify `v1a` signatures with it.")
+    valid: list[str] = Field(
+        description="Every public key that signs now: the current one, then those of"
+        " rotated-out keys still in their grace period."
+    )
 
 
 class PageOut(BaseModel, Generic[T]):

@@ -46,7 +46,7 @@ class WebhookService:
         """Create a webhook from validated API fields; a missing secret is generated."""
         now = time.time()
         if "secret" not in fields:
-            fields["secret"] = signing.generate_secret()
+            fields["secret"] = signing.new_secret(_schemes(fields.get("signing")))
         checked = await self._check(app, fields)
         webhook = Webhook(
             id=ids.new_id("wh", now), app_id=app.id, created_at=now, updated_at=now, **checked
@@ -100,7 +100,7 @@ class WebhookService:
     async def draft(self, app: App, fields: dict[str, Any]) -> Webhook:
         """Validate fields as `create` would, without storing: an unsaved webhook to preview."""
         now = time.time()
-        fields.setdefault("secret", signing.generate_secret())
+        fields.setdefault("secret", signing.new_secret(_schemes(fields.get("signing"))))
         checked = await self._check(app, fields)
         return Webhook(id="wh_preview", app_id=app.id, created_at=now, updated_at=now, **checked)
 
@@ -109,7 +109,7 @@ class WebhookService:
     ) -> Webhook:
         """Replace the secret; the old one keeps signing beside it for `grace_seconds`."""
         current = await self.get(app, webhook_id)
-        new = _check_secret(secret or signing.generate_secret(), current.signing)
+        new = _check_secret(secret or signing.new_secret(current.signing), current.signing)
         now = time.time()
         kept = [o for o in current.old_secrets if o.expires_at > now]
         if current.secret and grace_seconds > 0:
@@ -283,12 +283,19 @@ def _check_secret(secret: object, schemes: tuple[str, ...]) -> str | None:
         return None
     if not isinstance(secret, str) or not secret.strip() or len(secret) > 1024:
         raise Invalid("secret", "must be a non-empty string (at most 1,024 characters) or null")
-    if signing.STANDARD in schemes:
-        try:
+    try:
+        if signing.STANDARD in schemes:
             signing.standard_key(secret)
-        except ValueError as exc:
-            raise Invalid("secret", str(exc)) from exc
+        if signing.ED25519 in schemes:
+            signing.ed25519_key(secret)
+    except ValueError as exc:
+        raise Invalid("secret", str(exc)) from exc
     return secret
+
+
+def _schemes(given: object) -> tuple[str, ...]:
+    """The schemes asked for, or the default, before they are checked."""
+    return tuple(given) if isinstance(given, list | tuple) and given else ("standard",)
 
 
 def _check_signing(schemes: object) -> tuple[str, ...]:
@@ -300,6 +307,9 @@ def _check_signing(schemes: object) -> tuple[str, ...]:
     if signing.STANDARD in schemes and signing.HMAC_BASE64 in schemes:
         # Both use a header spelled webhook-signature; receivers would see only one.
         raise Invalid("signing", "'standard' and 'hmac-sha256-base64' share a header; pick one")
+    if signing.ED25519 in schemes and len(set(schemes)) > 1:
+        # Its secret is a private key: no HMAC scheme can share it.
+        raise Invalid("signing", "'ed25519' signs alone: its secret is a private key")
     return tuple(dict.fromkeys(schemes))
 
 

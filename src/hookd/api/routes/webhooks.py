@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -13,6 +14,7 @@ from hookd.api.schemas import (
     PageOut,
     PreviewIn,
     PreviewOut,
+    PublicKeyOut,
     RotateIn,
     SecretOut,
     TestIn,
@@ -20,8 +22,11 @@ from hookd.api.schemas import (
     WebhookIn,
     WebhookOut,
     WebhookPatch,
+    public_key_of,
 )
+from hookd.domain import signing
 from hookd.domain.models import App, Webhook
+from hookd.errors import NotFound
 from hookd.runtime import Runtime
 
 router = APIRouter(prefix="/v1/apps/{app}/webhooks", tags=["webhooks"])
@@ -62,6 +67,17 @@ async def get_webhook(webhook_id: str, app: AppDep, rt: RuntimeDep) -> WebhookOu
 @router.get("/{webhook_id}/secret")
 async def get_secret(webhook_id: str, app: ChangeAppDep, rt: RuntimeDep) -> SecretOut:
     return SecretOut(secret=(await rt.webhooks.get(app, webhook_id)).secret)
+
+
+@router.get("/{webhook_id}/public-key")
+async def get_public_key(webhook_id: str, app: AppDep, rt: RuntimeDep) -> PublicKeyOut:
+    """The ed25519 public keys receivers verify `v1a` signatures with (404 for HMAC schemes)."""
+    webhook = await rt.webhooks.get(app, webhook_id)
+    current = public_key_of(webhook)
+    if current is None:
+        raise NotFound(f"webhook {webhook_id!r} does not sign with ed25519")
+    valid = [signing.public_key(s) for s in webhook.signing_secrets(time.time())]
+    return PublicKeyOut(public_key=current, valid=valid)
 
 
 @router.post("/{webhook_id}/rotate-secret")
