@@ -25,6 +25,7 @@ from hookd.service.auth import Auth, ensure_admin_key
 from hookd.service.deliveries import DeliveryService
 from hookd.service.event_types import EventTypeService
 from hookd.service.people import PeopleService
+from hookd.service.portal import PortalService
 from hookd.service.preview import PreviewService
 from hookd.service.webhooks import WebhookService
 from hookd.store import Store
@@ -46,6 +47,7 @@ class Runtime:
     audit: AuditService
     people: PeopleService  # users, tokens, orgs, members of orgs and apps
     apps: AppService
+    portal: PortalService  # console portal links
     expander: Expander | None = None  # makes the deliveries of wide fan-outs
     worker: Worker | None = None
     new_admin_key: str | None = None
@@ -83,6 +85,7 @@ class Runtime:
             audit=audit,
             people=PeopleService(store, auth, audit),
             apps=AppService(store, auth, audit),
+            portal=PortalService(store, auth),
             new_admin_key=new_key,
         )
         runtime.expander = Expander(store, poll=settings.poll_interval)

@@ -14,6 +14,7 @@
     ├── notifications    failures waiting for the owners' e-mail digest
     ├── recovery         re-queue a window of failed deliveries; cancel one
     ├── retention        purge what is finished and older than the retention
+    ├── portal_links     the console's portal links and its signing secret
     ├── sessions         (PostgreSQL) end hookd sessions stalled on a frozen process
     └── listener         (PostgreSQL, when asked) LISTEN for due deliveries → wakeup
 
@@ -39,6 +40,7 @@ from hookd.store.migrate import upgrade
 from hookd.store.notifications import NotificationRepository
 from hookd.store.notify import Listener
 from hookd.store.people import PeopleRepository
+from hookd.store.portal_links import PortalLinkRepository
 from hookd.store.recovery import RecoveryRepository
 from hookd.store.retention import RetentionRepository
 from hookd.store.sessions import SessionRepository
@@ -71,6 +73,7 @@ class Store:
         self.recovery = RecoveryRepository(engines)
         self.retention = RetentionRepository(engines)
         self.sessions = SessionRepository(engines)
+        self.portal_links = PortalLinkRepository(engines)  # console portal links
         self.listener: Listener | None = None
 
     @classmethod
