@@ -19,11 +19,13 @@ from hookd.api.routes import (
     events,
     health,
     orgs,
+    portal,
     recovery,
     users,
     webhooks,
 )
 from hookd.config import Settings
+from hookd.console import install as install_console
 from hookd.runtime import Runtime
 
 DESCRIPTION = """
@@ -78,8 +80,10 @@ def create_app(
         recovery,
         users,
         orgs,
+        portal,
     ):
         app.include_router(module.router)
+    install_console(app)  # the web console at /console
     app.add_middleware(middleware.JsonBodies)
     app.add_middleware(middleware.BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(FastPublish, limit=settings.max_body_bytes)  # outermost of ours
