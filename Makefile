@@ -8,12 +8,13 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: help install postgres run test unit lint format bench clean
+.PHONY: help install postgres chromium run test unit lint format bench screenshots clean
 
 help:
 	@echo "make run     set up, migrate, and start hookd on SQLite (dev mode) with a printed admin key"
 	@echo "make test    set up (incl. PostgreSQL binaries) and run lint, types and every test"
 	@echo "make lint    ruff + mypy --strict"
+	@echo "make screenshots  photograph the console (docs/img/*.png) in headless Chromium"
 	@echo "make bench   run the benchmarks (writes docs/benchmarks.md) and the slow soak tests"
 
 $(STAMP): pyproject.toml
@@ -28,6 +29,10 @@ install: $(STAMP)
 postgres:
 	@bash scripts/ensure-postgres.sh
 
+# The browser tests drive Debian's headless Chromium; install it when missing.
+chromium:
+	@bash scripts/ensure-chromium.sh
+
 run: install
 	@mkdir -p .hookd
 	@test -s .hookd/admin-key || (umask 077 && $(BIN)/python -c \
@@ -41,7 +46,7 @@ lint: install
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
-test: install postgres lint
+test: install postgres chromium lint
 	$(BIN)/pytest
 
 unit: install
@@ -55,6 +60,9 @@ bench: install postgres
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks
 	$(BIN)/pytest -m slow   # soak tests (e.g. 200,000 deliveries across 3 workers)
+
+screenshots: install chromium
+	$(BIN)/python -m tests.browser.screenshots
 
 clean:
 	rm -rf $(VENV) .hookd .mypy_cache .ruff_cache
