@@ -280,3 +280,42 @@ class TestPortal:
         viewer = {"Authorization": f"Bearer {r.json()['key']}"}
         r = api.post(f"/v1/apps/{app['uid']}/portal-links", headers=viewer)
         assert r.status_code == 403
+
+
+class TestMembers:
+    def test_an_owner_adds_changes_and_removes_members_of_an_app_and_an_org(
+        self,
+        console: Console,
+        api: httpx.Client,
+        make_user: Callable[..., tuple[str, str]],
+        make_app: Callable[[], dict[str, Any]],
+    ) -> None:
+        admin, _ = make_user("root", admin=True)
+        email, user_id = make_user("grace")
+        app = make_app()
+        console.sign_in(admin)
+        console.open(f"/console/apps/{app['uid']}/members")
+        console.fill("Email or user id", user_id)
+        console.click("Add member")
+        console.see("Member saved")
+        console.see(email)
+        assert api.get(f"/v1/apps/{app['uid']}/members").json()[0]["role"] == "owner"
+        select = console.find(f"#role-{user_id}")
+        select.send_keys("viewer")
+        console.click("Change")
+        console.see("Member saved")
+        assert api.get(f"/v1/apps/{app['uid']}/members").json()[0]["role"] == "viewer"
+        console.click("Remove")
+        console.see("Member removed")
+        assert api.get(f"/v1/apps/{app['uid']}/members").json() == []
+
+        console.open(f"/console/orgs/{DEFAULT_ORG_ID}/members")
+        console.fill("User id or email", email)
+        console.find("#role").send_keys("member")
+        console.click("Add member")
+        console.see("Member saved")
+        roles = {
+            m["user"]["email"]: m["role"]
+            for m in api.get(f"/v1/orgs/{DEFAULT_ORG_ID}/members").json()
+        }
+        assert roles[email] == "member"

@@ -16,7 +16,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
-from hookd.console import auth_pages, delivery_pages, team_pages, webhook_pages
+from hookd.console import auth_pages, delivery_pages, org_pages, team_pages, webhook_pages
 from hookd.console.pages import HERE
 
 __all__ = ["install"]
@@ -26,5 +26,5 @@ def install(app: FastAPI) -> None:
     """Mount the console's pages and static files on the API app."""
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
     # The webhook form's fixed paths (/webhooks/new) come before /webhooks/{id}.
-    for module in (auth_pages, webhook_pages, delivery_pages, team_pages):
+    for module in (auth_pages, webhook_pages, delivery_pages, team_pages, org_pages):
         app.include_router(module.router)

@@ -112,8 +112,9 @@ class Sessions:
                 httponly=True,
                 secure=not self._dev,
                 samesite="lax" if self._dev else "none",
-                partitioned=not self._dev,
             )
+            if not self._dev:
+                _partition(response)
         else:
             response.set_cookie(
                 USER_COOKIE,
@@ -128,3 +129,13 @@ class Sessions:
     def end(self, response: Response) -> None:
         """Forget the user's session (Sign out)."""
         response.delete_cookie(USER_COOKIE, path="/console", httponly=True, secure=not self._dev)
+
+
+def _partition(response: Response) -> None:
+    """Mark the cookie just set Partitioned (CHIPS), so third-party iframes keep it.
+
+    Starlette's `partitioned=` needs Python 3.14; the attribute is added by hand.
+    """
+    name, value = response.raw_headers[-1]
+    if name == b"set-cookie" and b"partitioned" not in value.lower():
+        response.raw_headers[-1] = (name, value + b"; Partitioned")

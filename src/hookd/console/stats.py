@@ -81,10 +81,10 @@ class Chart:
 
 def hourly(deliveries: list[Delivery], now: float, *, height: int = 120) -> Chart:
     """Count deliveries per hour of the last 24 h by outcome, as stacked bars to draw."""
-    top = (now // 3600 + 1) * 3600
+    this_hour = now // 3600  # the last bar is the hour now running
     counts = [[0, 0, 0] for _ in range(HOURS)]
     for d in deliveries:
-        slot = int((top - d.created_at) // 3600)
+        slot = int(this_hour - d.created_at // 3600)
         if 0 <= slot < HOURS:
             column = HOURS - 1 - slot
             kind = (
@@ -102,7 +102,7 @@ def hourly(deliveries: list[Delivery], now: float, *, height: int = 120) -> Char
     for i, (ok, failed, other) in enumerate(counts):
         ok_h, fail_h, other_h = ok * scale, failed * scale, other * scale
         base = float(height)
-        hour_start = top - (HOURS - i) * 3600
+        hour_start = (this_hour - (HOURS - 1 - i)) * 3600
         bars.append(
             Bar(
                 x=i * step + 2,
