@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 from hookd.domain.people import DEFAULT_ORG_ID
 from tests.browser.conftest import Console
@@ -319,3 +320,49 @@ class TestMembers:
             for m in api.get(f"/v1/orgs/{DEFAULT_ORG_ID}/members").json()
         }
         assert roles[email] == "member"
+
+
+class TestAccessibility:
+    def test_every_input_on_every_page_has_a_label_and_the_keyboard_reaches_save(
+        self,
+        console: Console,
+        api: httpx.Client,
+        make_user: Callable[..., tuple[str, str]],
+        make_app: Callable[[], dict[str, Any]],
+        receiver: Receiver,
+    ) -> None:
+        email, _ = make_user("a11y", admin=True)
+        app = make_app()
+        uid = app["uid"]
+        webhook = api.post(
+            f"/v1/apps/{uid}/webhooks",
+            json={"name": "A", "url": receiver.url + "/a", "events": ["job.start"]},
+        ).json()
+        console.sign_in(email)
+        for path in (
+            "/webhooks",
+            "/webhooks/new",
+            f"/webhooks/{webhook['id']}",
+            f"/webhooks/{webhook['id']}/edit",
+            "/event-types",
+            "/members",
+        ):
+            console.open(f"/console/apps/{uid}{path}")
+            unlabelled = console.driver.execute_script(
+                """
+                return [...document.querySelectorAll('input, select, textarea')]
+                  .filter(e => e.type !== 'hidden')
+                  .filter(e => !(e.id && document.querySelector(`label[for="${e.id}"]`)))
+                  .map(e => e.name || e.outerHTML);
+                """
+            )
+            assert unlabelled == [], path
+        console.open(f"/console/apps/{uid}/webhooks/new")
+        console.find("#name").click()
+        active = console.driver.switch_to.active_element
+        for _ in range(40):
+            if active.text == "Save":
+                break
+            active.send_keys(Keys.TAB)
+            active = console.driver.switch_to.active_element
+        assert active.text == "Save", "Tab never reached the Save button"
