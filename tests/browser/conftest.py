@@ -57,6 +57,11 @@ def new_browser(width: int = 1280, height: int = 900) -> WebDriver:
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)
+    if width < 500:  # below the smallest window Chromium makes: emulate a phone's screen
+        driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": True},
+        )
     return driver
 
 
