@@ -366,3 +366,60 @@ class TestAccessibility:
             active.send_keys(Keys.TAB)
             active = console.driver.switch_to.active_element
         assert active.text == "Save", "Tab never reached the Save button"
+
+
+class TestCatalogAndSecrets:
+    def test_add_an_event_type_rotate_a_secret_and_recover_failed_deliveries(
+        self,
+        console: Console,
+        api: httpx.Client,
+        make_user: Callable[..., tuple[str, str]],
+        make_app: Callable[[], dict[str, Any]],
+        receiver: Receiver,
+    ) -> None:
+        email, _ = make_user("owner", admin=True)
+        app = make_app()
+        uid = app["uid"]
+        console.sign_in(email)
+        console.open(f"/console/apps/{uid}/event-types")
+        console.see("Deployment events")
+        console.fill("Name", "invoice.paid")
+        console.fill("Group", "Billing events")
+        console.fill("Sample payload", "{not json")
+        console.click("Add event type")
+        console.see("There is a problem")
+        assert "Enter the sample as JSON" in console.find(".has-error .field-error").text
+        console.fill("Sample payload", '{"amount": 42}')
+        console.click("Add event type")
+        console.see("Event type added")
+        console.see("Billing events")
+        assert api.get(f"/v1/apps/{uid}/event-types/invoice.paid").json()["sample"] == {
+            "amount": 42
+        }
+
+        r = api.post(
+            f"/v1/apps/{uid}/webhooks",
+            json={"name": "Pay", "url": receiver.url + "/pay", "events": ["invoice.paid"]},
+        )
+        webhook = r.json()
+        console.open(f"/console/apps/{uid}/webhooks/{webhook['id']}")
+        console.click("Rotate secret")
+        console.see("it is shown once")
+        new_secret = console.find("#new-secret").get_attribute("value")
+        assert new_secret and new_secret.startswith("whsec_")
+        assert new_secret != webhook["secret"]
+
+        receiver.script(*[Reply(status=500)] * 4, path="/pay")
+        api.post(f"/v1/apps/{uid}/events", json={"type": "invoice.paid", "data": {}})
+        receiver.wait_for(4, path="/pay")
+
+        def failed() -> bool:
+            r = api.get(f"/v1/apps/{uid}/deliveries", params={"status": "failed"})
+            return bool(r.json()["data"])
+
+        eventually_sync(failed, what="the delivery to fail")
+        console.open(f"/console/apps/{uid}/webhooks/{webhook['id']}")
+        console.click("Recover")
+        console.see("1 failed delivery queued to be sent again")
+        (*_, again) = receiver.wait_for(5, path="/pay")
+        assert again.json()["data"] == {}
