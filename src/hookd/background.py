@@ -6,6 +6,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from hookd.metrics import DATABASE_ERRORS
+from hookd.outage import OUTAGE, unavailable
+
 
 def stopping() -> bool:
     """Tell whether this task was asked to stop while an error was being raised.
@@ -20,15 +23,38 @@ def stopping() -> bool:
 async def every(
     interval: float, step: Callable[[], Awaitable[object]], *, what: str, log: logging.Logger
 ) -> None:
-    """Run `step` every `interval` seconds until cancelled; a failure is logged, not fatal."""
+    """Run `step` every `interval` seconds until cancelled; a failure is logged, not fatal.
+
+    While the database is unreachable the pause doubles (up to `MAX_BACKOFF`) and
+    the outage is logged once for the process (`hookd.outage`), not once per try.
+    """
+    backoff = interval
     while True:
         try:
             await step()
         except Exception as exc:
             if stopping():
                 raise asyncio.CancelledError from exc
-            log.exception("%s failed; trying again", what)
+            pause = failed(what, exc, log)
+            backoff = min(max(backoff * 2, pause), MAX_BACKOFF) if pause else interval
+            await asyncio.sleep(backoff if pause else interval)
+            continue
+        OUTAGE.succeeded()
+        backoff = interval
         await asyncio.sleep(interval)
+
+
+MAX_BACKOFF = 10.0  # the longest pause of a background loop while the database is down
+
+
+def failed(what: str, exc: BaseException, log: logging.Logger) -> float:
+    """Count and log a loop's failure; return a pause > 0 when the database is down."""
+    if unavailable(exc):
+        DATABASE_ERRORS.labels(what.split(":")[0]).inc()
+        OUTAGE.failed(what, exc)
+        return 1.0
+    log.exception("%s failed; trying again", what)
+    return 0.0
 
 
 class Loop:

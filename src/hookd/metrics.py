@@ -30,3 +30,8 @@ MAIL_ERRORS = Counter(
 OPERATIONAL_EVENTS = Counter(
     "hookd_operational_events_total", "Operational events hookd published, by type.", ["type"]
 )
+DATABASE_ERRORS = Counter(
+    "hookd_database_errors_total",
+    "Operations that failed because the database could not be reached, by operation.",
+    ["operation"],
+)

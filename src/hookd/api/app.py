@@ -86,5 +86,6 @@ def create_app(
     install_console(app)  # the web console at /console
     app.add_middleware(middleware.JsonBodies)
     app.add_middleware(middleware.BodyLimit, limit=settings.max_body_bytes)
-    app.add_middleware(FastPublish, limit=settings.max_body_bytes)  # outermost of ours
+    app.add_middleware(FastPublish, limit=settings.max_body_bytes)
+    app.add_middleware(errors.LastResort)  # outermost of ours: no exception leaves as plain text
     return app

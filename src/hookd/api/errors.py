@@ -1,4 +1,9 @@
-"""Map errors to `{"error": {"code", "message", "details"}}`; bad input is never a 500."""
+"""Map errors to `{"error": {"code", "message", "details"}}`; bad input is never a 500.
+
+HookdError, validation, HTTP errors ──handlers──▶ 4xx JSON
+database unreachable (any route, the publish fast path) ──LastResort──▶ 503 + Retry-After
+anything else ──LastResort──▶ 500 `internal_error`, logged once with its traceback
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,15 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hookd.errors import HookdError
+from hookd.metrics import DATABASE_ERRORS
+from hookd.outage import OUTAGE, unavailable
 
 log = logging.getLogger(__name__)
+
+RETRY_AFTER = 5  # seconds a client should wait before trying again while the database is down
 
 
 def error_response(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
@@ -51,3 +61,53 @@ def install(app: FastAPI) -> None:
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))
+
+
+def database_unavailable() -> JSONResponse:
+    """Return the 503 every route answers while the database is unreachable."""
+    response = error_response(
+        503,
+        "database_unavailable",
+        "the database is unreachable; try again shortly",
+        {"retry_after": RETRY_AFTER},
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER)
+    return response
+
+
+class LastResort:
+    """Answer any exception a route or middleware let through as JSON, never plain text.
+
+    Outermost of hookd's middlewares, so the publish fast path and every route
+    end here: an unreachable database is a 503 (counted, logged once per outage),
+    anything else a 500 `internal_error` logged once with its traceback.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            if unavailable(exc):
+                DATABASE_ERRORS.labels("api").inc()
+                OUTAGE.failed("api", exc)
+                response = database_unavailable()
+            else:
+                log.exception("internal error answering %s %s", scope["method"], scope["path"])
+                response = error_response(500, "internal_error", "internal server error")
+            if started:  # too late for an answer: the client sees the connection end
+                return
+            await response(scope, receive, send)

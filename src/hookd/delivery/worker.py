@@ -100,6 +100,11 @@ class Worker:
         self._recorder.start()
         self._loop_task = asyncio.create_task(self._loop(), name="hookd-worker")
 
+    @property
+    def claiming(self) -> bool:
+        """Tell whether the claim loop is running (for /readyz)."""
+        return self._loop_task is not None and not self._loop_task.done()
+
     async def stop(self) -> None:
         """Stop claiming, finish or release what is in flight, flush records."""
         self._stopping.set()
