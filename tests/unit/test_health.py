@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hookd.domain.health import Health, Limits, Try, describe_duration, fold, judge
+from hookd.domain.health import Health, Limits, Try, describe_duration, fold, judge, probe_delay
 
 times = st.floats(min_value=0, max_value=1e9, allow_nan=False, allow_infinity=False)
 tries = st.lists(st.builds(Try, at=times, succeeded=st.booleans()), max_size=40)
@@ -129,13 +129,14 @@ class TestDisable:
 
 class TestCircuit:
     @given(st.integers(1, 30), st.integers(1, 40), times)
-    def test_opens_after_the_threshold_for_one_interval(
+    def test_opens_after_the_threshold_until_the_next_probe(
         self, threshold: int, failures: int, now: float
     ) -> None:
         limits = Limits(0, 0, threshold, 30.0)
         verdict = judge(Health(), [Try(float(i), False) for i in range(failures)], limits, now=now)
         assert verdict.circuit_opened == (failures >= threshold)
-        assert verdict.health.circuit_open_until == (now + 30.0 if failures >= threshold else None)
+        wait = probe_delay(failures, limits)
+        assert verdict.health.circuit_open_until == (now + wait if failures >= threshold else None)
 
     @given(healths, tries, times)
     def test_a_success_last_closes_it(self, before: Health, items: list[Try], now: float) -> None:
@@ -147,7 +148,24 @@ class TestCircuit:
     def test_a_failed_probe_opens_it_again(self) -> None:
         before = Health(failure_streak=20, failing_since=0.0, circuit_open_until=100.0)
         verdict = judge(before, [Try(100.0, False)], Limits(0, 0, 20, 60), now=101.0)
-        assert verdict.circuit_opened and verdict.health.circuit_open_until == 161.0
+        assert verdict.circuit_opened and verdict.health.circuit_open_until == 111.0  # 2nd: 10 s
+
+
+class TestProbeDelay:
+    def test_starts_at_5_s_and_doubles_to_the_interval(self) -> None:
+        limits = Limits(0, 0, 20, 60)
+        waits = [probe_delay(streak, limits) for streak in range(20, 27)]
+        assert waits == [5.0, 10.0, 20.0, 40.0, 60.0, 60.0, 60.0]
+
+    def test_an_interval_under_5_s_is_the_wait(self) -> None:
+        assert probe_delay(20, Limits(0, 0, 20, 2.0)) == 2.0
+
+    @given(st.integers(0, 10**9), st.integers(0, 50), st.floats(0.01, 1e6))
+    def test_always_between_the_first_probe_and_the_interval(
+        self, streak: int, threshold: int, interval: float
+    ) -> None:
+        wait = probe_delay(streak, Limits(0, 0, threshold, interval))
+        assert min(5.0, interval) <= wait <= interval
 
     @given(healths, times)
     def test_no_attempts_change_nothing(self, before: Health, now: float) -> None:

@@ -6,8 +6,10 @@
 Disabling and the circuit breaker answer two different questions. The circuit
 asks "is it worth sending right now?": after `circuit_after_failures` failed
 attempts in a row the webhook's pending deliveries wait as a group and one
-probe per `circuit_interval` tests the endpoint, so a dead endpoint costs one
-request per interval instead of one per delivery. Disabling asks "should hookd
+probe tests the endpoint: the first 5 s after it opened, then after each failed
+probe twice as long, up to `circuit_interval` (`probe_delay`), so a short outage
+drains in seconds and a dead endpoint costs one request per interval instead of
+one per delivery. Disabling asks "should hookd
 stop trying?": after `disable_after_failures` failed attempts in a row, or
 after failing for `disable_after_seconds` without a single success. A success
 resets the streak and closes the circuit.
@@ -22,7 +24,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-__all__ = ["Health", "Judgement", "Limits", "Try", "describe_duration", "fold", "judge"]
+__all__ = [
+    "FIRST_PROBE",
+    "Health",
+    "Judgement",
+    "Limits",
+    "Try",
+    "describe_duration",
+    "fold",
+    "judge",
+    "probe_delay",
+]
+
+FIRST_PROBE = 5.0  # seconds from opening a circuit to its first probe
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,11 +119,23 @@ def judge(
     last_failed = not max(tries, key=lambda t: t.at).succeeded
     threshold = limits.circuit_after_failures
     if last_failed and 0 < threshold <= after.failure_streak:
-        until = now + limits.circuit_interval
+        until = now + probe_delay(after.failure_streak, limits)
         return Judgement(replace(after, circuit_open_until=until), circuit_opened=True)
     if after.failure_streak == 0 and before.circuit_open_until is not None:
         return Judgement(replace(after, circuit_open_until=None), circuit_closed=True)
     return Judgement(after)
+
+
+def probe_delay(failure_streak: int, limits: Limits) -> float:
+    """Return the wait before the next probe of an open circuit: 5 s, doubling to the interval.
+
+    Derived from the streak alone: the circuit opens at `circuit_after_failures`
+    failures, and each failed probe adds one, so a short outage drains in seconds
+    while a dead endpoint still costs one request per `circuit_interval`.
+    """
+    failed_probes = max(failure_streak - limits.circuit_after_failures, 0)
+    first = min(FIRST_PROBE, limits.circuit_interval)
+    return float(min(first * 2.0 ** min(failed_probes, 32), limits.circuit_interval))
 
 
 def _disable_reason(

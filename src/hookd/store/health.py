@@ -222,7 +222,8 @@ def apply(
                 if mails:
                     notes.append(_note(row.app_id, webhook_id, WEBHOOK_DISABLED, now, error=reason))
         elif verdict.circuit_opened and health.circuit_open_until is not None:
-            _hold(tx, webhook_id, health.circuit_open_until, limits.circuit_interval)
+            wait = health.circuit_open_until - now  # probe_delay: 5 s doubling to the interval
+            _hold(tx, webhook_id, health.circuit_open_until, max(wait, 0.0))
         elif verdict.circuit_closed and before.circuit_open_until is not None:
             held_until = before.circuit_open_until + limits.circuit_interval
             _let_go(tx, webhook_id, held_until, now)
