@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from hookd import __version__
-from hookd.api import errors, middleware
+from hookd.api import contract, errors, middleware
 from hookd.api.docs import install_docs
 from hookd.api.fastpath import FastPublish
 from hookd.api.routes import (
@@ -65,7 +65,9 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        generate_unique_id_function=contract.operation_id,
     )
+    contract.install(app)
     install_docs(app)
     errors.install(app)
     # Publishing is the hot path: its routes are matched first.
