@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import signal
 import sys
@@ -56,12 +55,10 @@ def settings_from(**given: Any) -> Settings:
         raise typer.Exit(2) from exc
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def _logging(level: str, libraries: str = "warning") -> None:
+    from hookd.logs import configure
+
+    configure(level, libraries)
 
 
 @app.command()
@@ -82,7 +79,7 @@ def serve(
     from hookd.runtime import Runtime, collect_less
 
     settings = settings_from(host=host, port=port, db=db, dev=dev)
-    _logging(settings.log_level)
+    _logging(settings.log_level, settings.log_level_libraries)
 
     def ready(rt: Runtime) -> None:
         url = settings.base_url
@@ -129,7 +126,7 @@ def worker_command(
     from hookd.runtime import Runtime, collect_less
 
     settings = settings_from(db=db, dev=dev)
-    _logging(settings.log_level)
+    _logging(settings.log_level, settings.log_level_libraries)
     collect_less()
 
     async def main() -> None:

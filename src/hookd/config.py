@@ -92,7 +92,12 @@ class Settings(BaseSettings):
     """Most events `POST …/events/batch` takes in one call."""
 
     log_level: str = "info"
-    """Log level: debug, info, warning, error."""
+    """Log level of hookd's own loggers: debug, info, warning, error."""
+
+    log_level_libraries: str = "warning"
+    """Log level of third-party loggers (SQLAlchemy, aiosqlite, aiohttp, uvicorn).
+
+    Kept apart from `log_level` because their DEBUG lines print SQL parameters."""
 
     @field_validator("retry_schedule", mode="before")
     @classmethod
