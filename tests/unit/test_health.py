@@ -135,7 +135,7 @@ class TestCircuit:
         limits = Limits(0, 0, threshold, 30.0)
         verdict = judge(Health(), [Try(float(i), False) for i in range(failures)], limits, now=now)
         assert verdict.circuit_opened == (failures >= threshold)
-        wait = probe_delay(failures, limits)
+        wait = probe_delay(0, limits)  # the first probe
         assert verdict.health.circuit_open_until == (now + wait if failures >= threshold else None)
 
     @given(healths, tries, times)
@@ -146,25 +146,37 @@ class TestCircuit:
         assert verdict.circuit_closed == (before.circuit_open_until is not None)
 
     def test_a_failed_probe_opens_it_again(self) -> None:
-        before = Health(failure_streak=20, failing_since=0.0, circuit_open_until=100.0)
+        # Taking the probe at 100 moved circuit_open_until an interval on (store/health.py).
+        before = Health(failure_streak=20, failing_since=0.0, circuit_open_until=160.0)
         verdict = judge(before, [Try(100.0, False)], Limits(0, 0, 20, 60), now=101.0)
         assert verdict.circuit_opened and verdict.health.circuit_open_until == 111.0  # 2nd: 10 s
+
+    def test_attempts_in_flight_when_it_opened_do_not_delay_the_probe(self) -> None:
+        before = Health(failure_streak=3, failing_since=0.0, circuit_open_until=105.0)
+        verdict = judge(before, [Try(99.0, False)], Limits(0, 0, 3, 60), now=100.0)
+        assert verdict.health.circuit_open_until == 105.0
+
+    def test_failures_while_closed_open_it_for_the_first_probe(self) -> None:
+        before = Health(failure_streak=2, failing_since=0.0)
+        tries = [Try(float(i), False) for i in range(10)]  # in flight when it opened
+        verdict = judge(before, tries, Limits(0, 0, 3, 60), now=100.0)
+        assert verdict.health.circuit_open_until == 105.0
 
 
 class TestProbeDelay:
     def test_starts_at_5_s_and_doubles_to_the_interval(self) -> None:
         limits = Limits(0, 0, 20, 60)
-        waits = [probe_delay(streak, limits) for streak in range(20, 27)]
+        waits = [probe_delay(failed, limits) for failed in range(7)]
         assert waits == [5.0, 10.0, 20.0, 40.0, 60.0, 60.0, 60.0]
 
     def test_an_interval_under_5_s_is_the_wait(self) -> None:
-        assert probe_delay(20, Limits(0, 0, 20, 2.0)) == 2.0
+        assert probe_delay(0, Limits(0, 0, 20, 2.0)) == 2.0
 
     @given(st.integers(0, 10**9), st.integers(0, 50), st.floats(0.01, 1e6))
     def test_always_between_the_first_probe_and_the_interval(
         self, streak: int, threshold: int, interval: float
     ) -> None:
-        wait = probe_delay(streak, Limits(0, 0, threshold, interval))
+        wait = probe_delay(streak - threshold, Limits(0, 0, threshold, interval))
         assert min(5.0, interval) <= wait <= interval
 
     @given(healths, times)

@@ -119,21 +119,27 @@ def judge(
     last_failed = not max(tries, key=lambda t: t.at).succeeded
     threshold = limits.circuit_after_failures
     if last_failed and 0 < threshold <= after.failure_streak:
-        until = now + probe_delay(after.failure_streak, limits)
+        # Failures of a closed circuit open it (first probe); of an open one, a probe failed.
+        was_open = before.circuit_open_until
+        failed = 0 if was_open is None else max(after.failure_streak - threshold, 1)
+        until = now + probe_delay(failed, limits)
+        if was_open is not None:
+            # Attempts in flight when it opened end before the probe is due: no later.
+            until = min(until, max(was_open, now))
         return Judgement(replace(after, circuit_open_until=until), circuit_opened=True)
     if after.failure_streak == 0 and before.circuit_open_until is not None:
         return Judgement(replace(after, circuit_open_until=None), circuit_closed=True)
     return Judgement(after)
 
 
-def probe_delay(failure_streak: int, limits: Limits) -> float:
+def probe_delay(failed_probes: int, limits: Limits) -> float:
     """Return the wait before the next probe of an open circuit: 5 s, doubling to the interval.
 
-    Derived from the streak alone: the circuit opens at `circuit_after_failures`
-    failures, and each failed probe adds one, so a short outage drains in seconds
-    while a dead endpoint still costs one request per `circuit_interval`.
+    Derived from the failure streak already stored: each failed probe adds one to
+    it beyond `circuit_after_failures`, so a short outage drains in seconds while
+    a dead endpoint still costs one request per `circuit_interval`.
     """
-    failed_probes = max(failure_streak - limits.circuit_after_failures, 0)
+    failed_probes = max(failed_probes, 0)
     first = min(FIRST_PROBE, limits.circuit_interval)
     return float(min(first * 2.0 ** min(failed_probes, 32), limits.circuit_interval))
 
