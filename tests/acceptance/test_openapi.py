@@ -50,6 +50,12 @@ class TestDocument:
             names = [p["name"].lower() for p in op.get("parameters", [])]
             assert "authorization" not in names
 
+    def test_type_names_carry_the_noun_verb_pattern(self, document: dict[str, Any]) -> None:
+        schemas = document["components"]["schemas"]
+        pattern = re.compile(schemas["EventIn"]["properties"]["type"]["pattern"])
+        assert pattern.search("job.success") and not pattern.search("")
+        assert schemas["EventTypeIn"]["properties"]["name"]["pattern"] == pattern.pattern
+
     def test_metrics_is_prometheus_text(self, document: dict[str, Any]) -> None:
         ok = document["paths"]["/metrics"]["get"]["responses"]["200"]
         assert list(ok["content"]) == ["text/plain"]

@@ -20,6 +20,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
+from hookd.domain.matching import _NAME as TYPE_NAME
+
 __all__ = ["OPERATION_IDS", "install", "operation_id"]
 
 OPERATION_IDS: dict[str, str] = {
@@ -127,6 +129,13 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 
+CONSTRAINTS: dict[tuple[str, str], dict[str, Any]] = {
+    ("EventIn", "type"): {"pattern": TYPE_NAME.pattern},
+    ("EventTypeIn", "name"): {"pattern": TYPE_NAME.pattern},
+}
+"""(schema, property) -> rules the services enforce beyond the request models."""
+
+
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.capitalize() for part in rest)
@@ -169,6 +178,9 @@ def build(app: FastAPI) -> dict[str, Any]:
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
     schemas["Error"] = ERROR_SCHEMA
+    for (model, field), rules in CONSTRAINTS.items():
+        if model in schemas:
+            schemas[model]["properties"][field].update(rules)
     components["securitySchemes"] = {
         "bearer": {
             "type": "http",
