@@ -56,6 +56,11 @@ class TestDocument:
         assert pattern.search("job.success") and not pattern.search("")
         assert schemas["EventTypeIn"]["properties"]["name"]["pattern"] == pattern.pattern
 
+    def test_delivery_status_filter_lists_the_statuses(self, document: dict[str, Any]) -> None:
+        params = document["paths"]["/v1/apps/{app}/deliveries"]["get"]["parameters"]
+        [status] = [p for p in params if p["name"] == "status"]
+        assert "cancelled" in status["schema"]["enum"]
+
     def test_metrics_is_prometheus_text(self, document: dict[str, Any]) -> None:
         ok = document["paths"]["/metrics"]["get"]["responses"]["200"]
         assert list(ok["content"]) == ["text/plain"]

@@ -21,6 +21,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from hookd.domain.matching import _NAME as TYPE_NAME
+from hookd.service.deliveries import STATUSES
 
 __all__ = ["OPERATION_IDS", "install", "operation_id"]
 
@@ -135,6 +136,11 @@ CONSTRAINTS: dict[tuple[str, str], dict[str, Any]] = {
 }
 """(schema, property) -> rules the services enforce beyond the request models."""
 
+QUERY_RULES: dict[tuple[str, str], dict[str, Any]] = {
+    ("listDeliveries", "status"): {"type": "string", "enum": list(STATUSES)},
+}
+"""(operationId, query parameter) -> its schema, where the route takes a plain string."""
+
 
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
@@ -197,6 +203,10 @@ def build(app: FastAPI) -> dict[str, Any]:
                 for p in op.get("parameters", [])
                 if not (p.get("in") == "header" and p.get("name", "").lower() == "authorization")
             ]
+            for param in params:
+                rule = QUERY_RULES.get((op["operationId"], param["name"]))
+                if rule is not None:
+                    param["schema"] = rule
             if params:
                 op["parameters"] = params
             else:
