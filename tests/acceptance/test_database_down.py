@@ -61,3 +61,4 @@ class TestDatabaseDown:
             assert log.count("database unreachable") == 1, log
             assert log.count("database reachable again") == 1, log
             assert "Internal Server Error" not in log
+            assert "claiming failed" not in log and "Traceback" not in log, log

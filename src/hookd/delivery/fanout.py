@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 import logging
 
-from hookd.background import Loop, stopping
+from hookd.background import MAX_BACKOFF, Loop, failed, stopping
+from hookd.outage import OUTAGE
 from hookd.store import Store
 from hookd.store.fanouts import CHUNK
 
@@ -39,6 +40,7 @@ class Expander(Loop):
     async def _run(self) -> None:
         owed = self._store.fanouts_owed
         woken = True  # look once at start: a stopped process may have left some
+        backoff = 0.0  # seconds between looks while the database is unreachable
         while True:
             owed.clear()  # a publish from now on sets it again
             try:
@@ -47,7 +49,13 @@ class Expander(Loop):
             except Exception as exc:
                 if stopping():
                     raise asyncio.CancelledError from exc
-                log.exception("fan-out: making deliveries failed; trying again")
+                if failed("fan-out: making deliveries", exc, log):  # the database down
+                    backoff = min(max(backoff * 2, self._poll), MAX_BACKOFF)
+                    await asyncio.sleep(backoff)
+            else:
+                if backoff:
+                    OUTAGE.succeeded()
+                backoff = 0.0
             woken = False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(owed.wait(), self._poll)

@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 
+from hookd.background import MAX_BACKOFF, failed
 from hookd.config import Settings
 from hookd.delivery.attempt import attempt
 from hookd.delivery.isolation import Lanes
@@ -29,6 +30,7 @@ from hookd.domain.health import Limits
 from hookd.domain.models import DEFAULT_MAX_IN_FLIGHT
 from hookd.domain.retry import RetryPolicy
 from hookd.metrics import ATTEMPT_SECONDS, ATTEMPTS, CIRCUIT_HELD, IN_FLIGHT
+from hookd.outage import OUTAGE
 from hookd.store import Store
 from hookd.store.health import Incident
 from hookd.store.records import Claimed
@@ -128,6 +130,7 @@ class Worker:
     async def _loop(self) -> None:
         settings = self._settings
         low_water = _low_water(settings)
+        backoff = 0.0  # seconds between claims while the database is unreachable
         while not self._stopping.is_set():
             # Deliveries waiting in lanes hold no slot, but their number is bounded too.
             free = settings.concurrency - max(self._lanes.active, self._lanes.waiting)
@@ -146,8 +149,15 @@ class Worker:
                         room=rooms,
                         default_room=NEW_LANE_ROOM,
                     )
-                except Exception:
-                    log.exception("worker: claiming failed; trying again")
+                except Exception as exc:
+                    # The database down: one log line per outage, claims further apart.
+                    if failed("worker: claiming", exc, log):
+                        backoff = min(max(backoff * 2, 0.5), MAX_BACKOFF)
+                        await self._wait(backoff, wake=False)
+                else:
+                    if backoff:
+                        OUTAGE.succeeded()
+                    backoff = 0.0
                 self._capped = capped(claimed, rooms, NEW_LANE_ROOM)
                 refused = [item for item in claimed if not self._lanes.offer(item)]
                 if refused:
