@@ -21,6 +21,7 @@ from hookd.domain.models import (
     Webhook,
 )
 from hookd.domain.roles import KeyRole
+from hookd.domain.secrets import is_secret_header
 from hookd.errors import Invalid
 from hookd.store.records import DeliveryDetail, Published, StoredEvent
 
@@ -253,7 +254,10 @@ class WebhookOut(BaseModel):
             enabled=wh.enabled,
             method=wh.method,
             content_type=wh.content_type,
-            headers={k: MASK if k in wh.secret_headers else v for k, v in wh.headers.items()},
+            headers={
+                k: MASK if is_secret_header(k, wh.secret_headers) else v
+                for k, v in wh.headers.items()
+            },
             body_template=wh.body_template,
             filter=wh.filter,
             signed=wh.secret is not None,

@@ -13,6 +13,7 @@ from hookd.console.pages import ConsoleRoute, PageDep
 from hookd.console.webhook_pages import base, recent
 from hookd.domain.models import MASK, Attempt, Webhook
 from hookd.domain.roles import Action
+from hookd.domain.secrets import is_secret_header
 from hookd.errors import Invalid
 from hookd.service.deliveries import STATUSES
 from hookd.service.recovery import RecoveryService, Window
@@ -47,8 +48,10 @@ async def webhook_detail(ref: str, webhook_id: str, page: PageDep, status: str =
 
 def masked(attempt: Attempt, webhook: Webhook | None) -> dict[str, str]:
     """Request headers as logged (secrets already masked), masking the webhook's secret ones."""
-    secret = {h.lower() for h in webhook.secret_headers} if webhook else set()
-    return {k: MASK if k.lower() in secret else v for k, v in attempt.request_headers.items()}
+    listed = webhook.secret_headers if webhook else ()
+    return {
+        k: MASK if is_secret_header(k, listed) else v for k, v in attempt.request_headers.items()
+    }
 
 
 @router.get("/deliveries/{delivery_id}")

@@ -23,6 +23,7 @@ from hookd.config import Settings
 from hookd.domain import template
 from hookd.domain.envelope import envelope_from_raw, rfc3339
 from hookd.domain.models import MASK, Webhook
+from hookd.domain.secrets import is_secret_header
 from hookd.domain.signing import signature_headers
 from hookd.store.records import StoredEvent
 
@@ -225,5 +226,6 @@ def _finish(
 def loggable_headers(request: OutgoingRequest) -> dict[str, str]:
     """Return the request headers fit for the attempt log: secret values masked."""
     return {
-        k: (MASK if k.lower() in request.secret_headers else v) for k, v in request.headers.items()
+        k: (MASK if is_secret_header(k, request.secret_headers) else v)
+        for k, v in request.headers.items()
     }

@@ -13,6 +13,7 @@ from hookd.domain import filter as filters
 from hookd.domain import signing, template
 from hookd.domain.matching import is_event_type_name, is_pattern
 from hookd.domain.models import MASK, App, OldSecret, Webhook
+from hookd.domain.secrets import is_secret_header
 from hookd.domain.urlpolicy import validate_webhook_url
 from hookd.errors import Invalid, NotFound
 from hookd.service.audit import AuditService
@@ -74,7 +75,9 @@ class WebhookService:
         if isinstance(changes.get("headers"), dict):
             # A masked value sent back unchanged (read, edit, write) keeps the stored secret.
             changes["headers"] = {
-                k: current.headers.get(k, v) if v == MASK and k in current.secret_headers else v
+                k: current.headers.get(k, v)
+                if v == MASK and is_secret_header(k, current.secret_headers)
+                else v
                 for k, v in changes["headers"].items()
             }
         merged.update(changes)
