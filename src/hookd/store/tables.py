@@ -173,6 +173,7 @@ webhooks = sa.Table(
     sa.Column("batch_max_events", sa.Integer, nullable=False, server_default="100"),
     sa.Column("batch_interval", Time),  # seconds; None: only flush on command
     sa.Column("next_flush_at", Time),
+    sa.Column("last_error_at", Time),  # when last_error was last set
     sa.Index("ix_webhooks_app_id_id", "app_id", "id"),
 )
 
@@ -341,6 +342,15 @@ attempts = sa.Table(
     sa.Column("error_message", sa.Text),
     sa.Column("outcome", sa.String(16), nullable=False),
     sa.Index("ix_attempts_delivery_id", "delivery_id"),
+)
+
+# One row per delivering process: its lease owner id and its last heartbeat (migration 0006).
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("started_at", Time, nullable=False),
+    sa.Column("heartbeat_at", Time, nullable=False),
 )
 
 # Instance-wide key/value facts (e.g. that the admin key was generated).
