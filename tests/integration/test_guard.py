@@ -310,3 +310,22 @@ class TestOtherErrors:
                 await fetch(session, f"http://127.0.0.1:{closed_port}/")
         assert (info.value.code, info.value.message) == ("connection_refused", "connection refused")
         assert isinstance(info.value.__cause__, ConnectionRefusedError)
+
+
+class TestSelfChainingExemption:
+    """hookd's own port is open only for the public URL's exact host and port."""
+
+    async def test_only_the_public_urls_host_reaches_hookds_port(self, v4: Receiver) -> None:
+        target_guard = TripwireGuard(
+            allow_private=False,
+            allowed_hosts={("127.0.0.1", v4.port)},
+            self_origins=[("127.0.0.1", v4.port)],
+        )
+        async with client(target_guard) as session:
+            with target_guard.target(v4.url()):
+                assert await fetch(session, v4.url()) == 200
+            other = f"http://localhost:{v4.port}/"  # another name resolving to hookd's address
+            with target_guard.target(other):
+                await assert_refused(session, other)
+            await assert_refused(session, v4.url())  # no target named: no exemption
+        assert v4.connections == 1

@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import errno
 import socket
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
+from urllib.parse import urlsplit
 
 from aiohappyeyeballs import AddrInfoType
 
@@ -49,13 +52,20 @@ class TargetGuard:
         allow_private: bool,
         allowed_networks: Sequence[IPv4Network | IPv6Network] = (),
         allowed_hosts: Collection[tuple[str, int]] = (),
+        self_origins: Collection[tuple[str, int]] | None = None,
     ) -> None:
         """Allow public addresses, plus everything in dev, listed networks and (ip, port) pairs.
 
         `allowed_hosts` holds hookd's own listen addresses, so webhooks can chain
         into hookd's API. `localhost` stands for 127.0.0.1 and ::1; other names
-        are skipped, because the guard never resolves names.
+        are skipped, because the guard never resolves names. With `self_origins`
+        (the public URL's host and port), that exemption holds only while the
+        request's own URL names one of them (see `target`), not for any name
+        that happens to resolve to hookd's address.
         """
+        self._self_origins = (
+            None if self_origins is None else frozenset((h.lower(), p) for h, p in self_origins)
+        )
         self.allow_private = allow_private
         self.allowed_networks = tuple(allowed_networks)
         self._allowed_hosts = frozenset(
@@ -68,11 +78,26 @@ class TargetGuard:
             ip = ip_address(address)
         except ValueError:
             return False
-        if (_plain(ip), port) in self._allowed_hosts:
+        if (_plain(ip), port) in self._allowed_hosts and self._is_self_target():
             return True
         return address_allowed(
             ip, allow_private=self.allow_private, allowed_networks=self.allowed_networks
         )
+
+    def _is_self_target(self) -> bool:
+        return self._self_origins is None or _target.get() in self._self_origins
+
+    @staticmethod
+    @contextmanager
+    def target(url: str) -> Iterator[None]:
+        """Name the URL being requested, so the self exemption can check its host and port."""
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        token = _target.set(((parts.hostname or "").lower(), port))
+        try:
+            yield
+        finally:
+            _target.reset(token)
 
     def check(self, address: str, port: int) -> None:
         """Raise BlockedTarget unless a connection to `address` on `port` is allowed."""
@@ -89,6 +114,9 @@ class TargetGuard:
         family, type_, proto, _canonname, sockaddr = addr_info
         self.check(str(sockaddr[0]), int(sockaddr[1]))
         return socket.socket(family=family, type=type_, proto=proto)
+
+
+_target: ContextVar[tuple[str, int] | None] = ContextVar("hookd_guard_target", default=None)
 
 
 def _listen_addresses(host: str) -> tuple[IPv4Address | IPv6Address, ...]:

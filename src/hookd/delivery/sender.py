@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from hookd.config import Settings
 from hookd.delivery.client import HttpClient, HttpError
@@ -66,6 +67,7 @@ class Sender:
             allow_private=settings.dev,
             allowed_networks=settings.allowed_targets,
             allowed_hosts=settings.self_addresses(),
+            self_origins=[_origin(settings.base_url)],
         )
         return cls(
             guard,
@@ -112,13 +114,14 @@ class Sender:
             return Sent(result, started, 0.0)
         try:
             async with asyncio.timeout(self._timeout):
-                response = await self._client.request(
-                    request.method,
-                    request.url,
-                    request.headers,
-                    request.body,
-                    max_body=self._max_response,
-                )
+                with self._guard.target(request.url):
+                    response = await self._client.request(
+                        request.method,
+                        request.url,
+                        request.headers,
+                        request.body,
+                        max_body=self._max_response,
+                    )
         except TimeoutError:
             result = AttemptResult(
                 None, "timeout", f"timed out after {self._timeout:g} s", timed_out=True
@@ -145,3 +148,9 @@ def classify(exc: BaseException) -> AttemptResult:
     if isinstance(exc, HttpError):  # the client names every failure it knows
         return AttemptResult(None, exc.code, exc.message)
     return AttemptResult(None, "error", f"{type(exc).__name__}: {exc}")
+
+
+def _origin(url: str) -> tuple[str, int]:
+    """Return the (host, port) a URL names, with the scheme's default port."""
+    parts = urlsplit(url)
+    return ((parts.hostname or "").lower(), parts.port or (443 if parts.scheme == "https" else 80))
