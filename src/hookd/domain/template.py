@@ -58,6 +58,7 @@ __all__ = [
     "BodyTemplate",
     "TemplateError",
     "check_text",
+    "check_url",
     "compile_body",
     "form_encode",
     "make_context",
@@ -457,6 +458,20 @@ _PLAIN_ENV = _environment(_plain)
 _URL_ENV = _environment(_url_part)
 
 
+# Errors that a hostile template makes Jinja's parser or Python's compiler raise
+# (nesting past the recursion limit, 100 indentation levels, 20 nested blocks):
+# the template is at fault, not hookd, so they are the user's TemplateError.
+_TOO_COMPLEX = (RecursionError, MemoryError, SyntaxError, OverflowError)
+
+
+def _too_complex(exc: BaseException) -> TemplateError:
+    if isinstance(exc, RecursionError | IndentationError) or "nested" in str(exc):
+        return TemplateError("template is nested too deeply")
+    if isinstance(exc, MemoryError):
+        return TemplateError("template is too large to compile")
+    return TemplateError(f"template does not compile: {type(exc).__name__}: {exc}")
+
+
 def _compile(env: _Sandbox, source: str) -> jinja2.Template:
     try:
         tree = env.parse(source)
@@ -465,6 +480,8 @@ def _compile(env: _Sandbox, source: str) -> jinja2.Template:
         return env.from_string(tree)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(exc.message or "syntax error", exc.lineno) from None
+    except _TOO_COMPLEX as exc:
+        raise _too_complex(exc) from None
 
 
 def _template_line(exc: BaseException) -> int | None:
@@ -690,13 +707,18 @@ class BodyTemplate:
     def render(self, context: Mapping[str, Any]) -> str:
         """Render the body for `context`, ready to send."""
         body = _render(self._template, context, self.max_output, self.max_seconds)
-        if self._check_json:
-            try:
-                _load_json(body)
-            except json.JSONDecodeError as exc:
-                message = f"rendered body is not valid JSON at {exc.lineno}:{exc.colno}: {exc.msg}"
-                raise TemplateError(message) from None
-        return form_encode(body) if self._form else body
+        try:
+            if self._check_json:
+                try:
+                    _load_json(body)
+                except json.JSONDecodeError as exc:
+                    at = f"{exc.lineno}:{exc.colno}"
+                    raise TemplateError(
+                        f"rendered body is not valid JSON at {at}: {exc.msg}"
+                    ) from None
+            return form_encode(body) if self._form else body
+        except RecursionError:  # JSON rendered deeper than the parser goes
+            raise TemplateError("rendered body is nested too deeply") from None
 
 
 def compile_body(
@@ -715,7 +737,10 @@ def _compile_body(source: str, kind: _Kind, max_output: int, max_seconds: float)
     check_json = False
     if kind == "json" or (kind == "form" and source.lstrip().startswith("{")):
         _compile(_PLAIN_ENV, source)  # Jinja's own syntax errors read better than ours
-        source, statements = _prepare_json(source)
+        try:
+            source, statements = _prepare_json(source)
+        except _TOO_COMPLEX as exc:  # the JSON check of deeply nested literal text
+            raise _too_complex(exc) from None
         env, check_json = _PLAIN_ENV, statements and kind == "json"
     else:
         env = _URL_ENV if kind == "form" else _PLAIN_ENV
@@ -734,8 +759,13 @@ def _compile_text(source: str, url: bool) -> jinja2.Template:
 
 
 def check_text(source: str) -> None:
-    """Compile-check a header or URL template."""
+    """Compile-check a header template."""
     _compile_text(source, False)
+
+
+def check_url(source: str) -> None:
+    """Compile-check a URL template."""
+    _compile_text(source, True)
 
 
 def render_text(
