@@ -12,15 +12,11 @@ an app (a user's token).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = (
-    "0006" if any(Path(__file__).parent.glob("0006_*.py")) else "0005"
-)  # TEMPORARY while 0006 is being written
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
