@@ -17,6 +17,15 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 DEFAULT_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
 
 
+def usable_cores() -> int:
+    """Return the cores this process may run on (its CPU affinity), 1 to 64."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # no affinity on this platform (macOS)
+        count = os.cpu_count() or 1
+    return max(1, min(64, count))
+
+
 def default_db_url() -> str:
     """Return the SQLite file under ./.hookd/ used when no database is named."""
     return f"sqlite:///{Path(os.getcwd()) / '.hookd' / 'hookd.db'}"
@@ -74,10 +83,11 @@ class Settings(BaseSettings):
 
     Such a session keeps its row locks; every worker checks for them (store/sessions.py)."""
 
-    delivery_processes: int = Field(default=1, ge=1, le=64)
+    delivery_processes: int = Field(default_factory=usable_cores, ge=1, le=64)
     """Processes `hookd serve` delivers with: itself plus N-1 `hookd worker` children.
 
-    One process delivers on one core; on SQLite with 2+ cores, 2 deliver faster."""
+    Default: the cores hookd may run on (`os.sched_getaffinity`), as one process
+    delivers on one core. Set 1 where per-webhook limits must hold exactly."""
 
     max_body_bytes: int = 1024 * 1024
     """Largest request body the API accepts (413 beyond)."""
