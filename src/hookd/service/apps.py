@@ -33,6 +33,23 @@ class AppService:
         await self._audit.in_app(app, "app.create", app.id, ["uid", "name", "org"])
         return app
 
+    async def update(self, who: Principal, app: App, *, name: str, org_id: str) -> App:
+        """Rename an app or move it to another org (its members there keep their roles)."""
+        self._auth.require_admin(who)
+        if await self._store.people.org(org_id) is None:
+            raise Invalid("org", f"no org {org_id!r}")
+        updated = await self._store.apps.update(app.id, name or app.uid, org_id)
+        if updated is None:
+            raise NotFound(f"app {app.uid!r} not found")
+        self._auth.forget()
+        changed = [
+            f
+            for f, old, new in (("name", app.name, name), ("org", app.org_id, org_id))
+            if old != new
+        ]
+        await self._audit.in_app(updated, "app.update", app.id, changed)
+        return updated
+
     async def create_key(
         self, who: Principal, app: App, name: str, role: KeyRole
     ) -> tuple[ApiKey, str]:

@@ -51,6 +51,14 @@ class AppRepository:
             row = (await conn.execute(sa.select(apps).where(column == id_or_uid))).first()
         return rows.app(row) if row else None
 
+    async def update(self, app_id: str, name: str, org_id: str) -> App | None:
+        """Rename an app or move it to another org."""
+        async with self._db.write.begin() as conn:
+            await conn.execute(
+                apps.update().where(apps.c.id == app_id).values(name=name, org_id=org_id)
+            )
+        return await self.get(app_id)
+
     async def all(self) -> list[App]:
         async with self._db.read.connect() as conn:
             result = await conn.execute(sa.select(apps).order_by(apps.c.id))
