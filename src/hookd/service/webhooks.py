@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Collection
 from typing import Any
 
 from hookd import ids
@@ -100,11 +101,16 @@ class WebhookService:
         await self._audit.in_app(app, "webhook.update", webhook_id, changes)
         return updated
 
-    async def draft(self, app: App, fields: dict[str, Any]) -> Webhook:
-        """Validate fields as `create` would, without storing: an unsaved webhook to preview."""
+    async def draft(
+        self, app: App, fields: dict[str, Any], *, pending_event_types: Collection[str] = ()
+    ) -> Webhook:
+        """Validate fields as `create` would, without storing: an unsaved webhook to preview.
+
+        `pending_event_types` count as existing (a plan creates them before the webhook).
+        """
         now = time.time()
         fields.setdefault("secret", signing.new_secret(_schemes(fields.get("signing"))))
-        checked = await self._check(app, fields)
+        checked = await self._check(app, fields, pending_event_types)
         return Webhook(id="wh_preview", app_id=app.id, created_at=now, updated_at=now, **checked)
 
     async def rotate_secret(
@@ -129,11 +135,13 @@ class WebhookService:
             raise NotFound(f"webhook {webhook_id!r} not found")
         await self._audit.in_app(app, "webhook.delete", webhook_id)
 
-    async def _check(self, app: App, fields: dict[str, Any]) -> dict[str, Any]:
+    async def _check(
+        self, app: App, fields: dict[str, Any], pending: Collection[str] = ()
+    ) -> dict[str, Any]:
         """Return the fields normalised, or raise Invalid naming the first bad one."""
         out = {k: fields[k] for k in _EDITABLE if k in fields}
         out["url"] = self._check_url(fields.get("url"))
-        out["events"] = tuple(await self._check_events(app, fields.get("events")))
+        out["events"] = tuple(await self._check_events(app, fields.get("events"), pending))
         method = str(fields.get("method") or "POST").upper()
         if method not in METHODS:
             raise Invalid("method", f"must be one of {', '.join(METHODS)}")
@@ -178,7 +186,9 @@ class WebhookService:
         except ValueError as exc:
             raise Invalid("url", str(exc)) from exc
 
-    async def _check_events(self, app: App, events: object) -> list[str]:
+    async def _check_events(
+        self, app: App, events: object, pending: Collection[str] = ()
+    ) -> list[str]:
         if not isinstance(events, list | tuple) or not events:
             raise Invalid("events", "must list at least one event type or pattern")
         if len(events) > MAX_EVENTS:
@@ -193,7 +203,7 @@ class WebhookService:
             names.append(item)
         exact = [n for n in names if not is_pattern(n)]
         if exact:
-            known = await self._store.event_types.names(app.id, exact)
+            known = await self._store.event_types.names(app.id, exact) | set(pending)
             for i, name in enumerate(names):
                 if name in exact and name not in known:
                     raise Invalid(f"events[{i}]", f"unknown event type {name!r}; create it first")
