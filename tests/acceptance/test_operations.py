@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -29,24 +30,27 @@ class TestObservability:
         assert r.status_code == 200 and r.json() == {"status": "ok"}
 
     def test_metrics_count_what_happened(
-        self, hookd: HookdProcess, api: httpx.Client, receiver: Receiver
+        self, hookd_factory: Callable[..., HookdProcess], receiver: Receiver
     ) -> None:
-        receiver.script(Reply(500))
-        create_webhook(api, receiver.url)
-        for _ in range(3):
-            api.post("/v1/apps/default/events", json={"type": "job.success"})
-        receiver.wait_for(4)
+        # One delivery process: a child's attempts are counted in the child's /metrics.
+        hookd = hookd_factory(delivery_processes=1).start()
+        with hookd.client() as api:
+            receiver.script(Reply(500))
+            create_webhook(api, receiver.url)
+            for _ in range(3):
+                api.post("/v1/apps/default/events", json={"type": "job.success"})
+            receiver.wait_for(4)
 
-        def settled() -> str | None:
-            text = httpx.get(f"{hookd.url}/metrics").text
-            done = 'hookd_attempts_total{outcome="succeeded"} 3.0' in text
-            return text if done else None
+            def settled() -> str | None:
+                text = httpx.get(f"{hookd.url}/metrics").text
+                done = 'hookd_attempts_total{outcome="succeeded"} 3.0' in text
+                return text if done else None
 
-        text = eventually_sync(settled, what="three successes in /metrics")
-        assert metric(text, "hookd_events_ingested_total") == 3
-        assert metric(text, 'hookd_attempts_total{outcome="retry"}') == 1
-        assert metric(text, "hookd_attempt_duration_seconds_count") == 4
-        assert metric(text, "hookd_deliveries_pending") == 0
+            text = eventually_sync(settled, what="three successes in /metrics")
+            assert metric(text, "hookd_events_ingested_total") == 3
+            assert metric(text, 'hookd_attempts_total{outcome="retry"}') == 1
+            assert metric(text, "hookd_attempt_duration_seconds_count") == 4
+            assert metric(text, "hookd_deliveries_pending") == 0
 
 
 class TestDocs:
