@@ -8,6 +8,7 @@ anything else ──LastResort──▶ 500 `internal_error`, logged once with i
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,6 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hookd.domain import jsonlimits
 from hookd.errors import HookdError
 from hookd.metrics import DATABASE_ERRORS
 from hookd.outage import OUTAGE, unavailable
@@ -40,6 +42,28 @@ def _field(loc: tuple[Any, ...]) -> str:
     return out or "body"
 
 
+def _where(error: Any) -> str:
+    """Name the field of a validation error, down into JSON values (`data.items[3]`)."""
+    field = _field(tuple(error["loc"]))
+    inner = (error.get("ctx") or {}).get("path") if error.get("type") == "json_limit" else None
+    return jsonlimits.within(field, inner or "")
+
+
+def _unparsable(exc: HTTPException) -> JSONResponse | None:
+    """Answer a body the JSON parser gave up on (too deep, too long a number) as 422."""
+    cause = exc.__cause__
+    if exc.status_code != 400 or cause is None:
+        return None
+    if isinstance(cause, RecursionError):
+        message = f"JSON is nested deeper than {jsonlimits.MAX_DEPTH} levels"
+    elif isinstance(cause, ValueError) and "digits" in str(cause):
+        message = f"an integer has more than {sys.get_int_max_str_digits()} digits"
+    else:
+        return None
+    details = [{"field": "body", "message": message}]
+    return error_response(422, "validation_error", f"body: {message}", details)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on `app`."""
 
@@ -52,7 +76,7 @@ def install(app: FastAPI) -> None:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
             return error_response(400, "invalid_json", "the request body is not valid JSON")
-        details = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in errors]
+        details = [{"field": _where(e), "message": e["msg"]} for e in errors]
         first = details[0]
         return error_response(
             422, "validation_error", f"{first['field']}: {first['message']}", details
@@ -60,6 +84,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        unparsable = _unparsable(exc)
+        if unparsable is not None:
+            return unparsable
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         response = error_response(exc.status_code, code, str(exc.detail))
         if exc.status_code == 405:

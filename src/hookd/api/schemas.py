@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
-from hookd.domain import signing
+from hookd.domain import jsonlimits, signing
 from hookd.domain.envelope import rfc3339
 from hookd.domain.models import (
     IDEMPOTENCY_KEY_MAX,
@@ -29,7 +38,30 @@ T = TypeVar("T")
 
 
 class Strict(BaseModel):
+    """A request body: unknown fields refused, and only JSON hookd can store and send.
+
+    Every field's value passes `jsonlimits.problem` (depth, lone surrogates,
+    non-finite numbers, integers outside 64 bits unless the field is in
+    `big_int_fields`); a refusal is a `json_limit` error carrying the path inside
+    the field, which api/errors.py joins to the field's name.
+    """
+
     model_config = ConfigDict(extra="forbid")
+    big_int_fields: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _within_json_limits(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str) and "\x00" in value:  # PostgreSQL text cannot hold NUL
+            raise _json_limit("", "must not contain NUL characters")
+        found = jsonlimits.problem(value, big_ints=info.field_name in cls.big_int_fields)
+        if found is not None:
+            raise _json_limit(*found)
+        return value
+
+
+def _json_limit(path: str, reason: str) -> PydanticCustomError:
+    return PydanticCustomError("json_limit", "{reason}", {"path": path, "reason": reason})
 
 
 class AppIn(Strict):
@@ -144,8 +176,8 @@ class WebhookIn(Strict):
     uri: str | None = None
     events: list[str] | None = None
     event: str | None = None
-    enabled: bool | None = None
-    disabled: bool | None = None
+    enabled: StrictBool | None = None
+    disabled: StrictBool | None = None
     method: str | None = None
     content_type: str | None = None
     headers: dict[str, str] | None = None
@@ -322,6 +354,8 @@ class TestIn(Strict):
 
 
 class EventIn(Strict):
+    big_int_fields = frozenset({"data"})  # kept exactly: stored, delivered and signed as sent
+
     type: str = Field(max_length=128)
     data: dict[str, Any] = Field(default_factory=dict)
     id: str | None = Field(

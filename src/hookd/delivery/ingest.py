@@ -12,9 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from hookd.config import Settings
+from hookd.domain import jsonlimits
 from hookd.domain.filter import matches_filter
 from hookd.domain.matching import is_event_type_name
 from hookd.domain.models import IDEMPOTENCY_KEY_MAX
@@ -35,7 +34,7 @@ def choose(event: NewEvent, targets: Sequence[FanoutTarget]) -> list[str]:
     """Pick the subscribed webhooks whose filter accepts the event's data."""
     if all(t.filter is None for t in targets):
         return [t.webhook_id for t in targets]
-    data = orjson.loads(event.data_json)
+    data = jsonlimits.loads(event.data_json)
     return [t.webhook_id for t in targets if matches_filter(t.filter, data)]
 
 
@@ -79,7 +78,11 @@ class Ingest:
                 raise Invalid(
                     f"{where}id", f"idempotency key must be 1 to {IDEMPOTENCY_KEY_MAX} characters"
                 )
-            new.append(NewEvent(item.type, orjson.dumps(item.data).decode(), item.idempotency_key))
+            found = jsonlimits.problem(item.data, big_ints=True)
+            if found is not None:  # the API refused it already; other callers may not have
+                raise Invalid(jsonlimits.within(f"{where}data", found[0]), found[1])
+            data_json = jsonlimits.dumps(item.data)  # integers of any size, exactly
+            new.append(NewEvent(item.type, data_json, item.idempotency_key))
         call = _Call(app_id, new, asyncio.get_running_loop().create_future())
         self._waiting.append(call)
         # A committer that found nothing left is done at once, before any done

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from hookd.domain import jsonlimits
 from hookd.domain.matching import is_event_type_name
 from hookd.domain.models import App, EventType
 from hookd.errors import Conflict, Invalid, NotFound
@@ -26,6 +27,8 @@ class EventTypeService:
             raise Invalid(
                 "name", "must be noun.verb: lowercase letters, digits, '_' or '-', dot-separated"
             )
+        if sample is not None:
+            _check_sample(sample)
         now = time.time()
         event_type = EventType(
             app_id=app.id,
@@ -52,6 +55,8 @@ class EventTypeService:
         return await self._store.event_types.all(app.id)
 
     async def update(self, app: App, name: str, changes: dict[str, Any]) -> EventType:
+        if changes.get("sample") is not None:
+            _check_sample(changes["sample"])
         await self.get(app, name)
         updated = await self._store.event_types.update(app.id, name, changes, time.time())
         if updated is None:
@@ -61,3 +66,12 @@ class EventTypeService:
     async def delete(self, app: App, name: str) -> None:
         if not await self._store.event_types.delete(app.id, name):
             raise NotFound(f"event type {name!r} not found")
+
+
+def _check_sample(sample: object) -> None:
+    """Refuse a sample the store cannot keep: samples are limited to 64-bit integers."""
+    if not isinstance(sample, dict):
+        raise Invalid("sample", "must be a JSON object")
+    found = jsonlimits.problem(sample)
+    if found is not None:
+        raise Invalid(jsonlimits.within("sample", found[0]), found[1])

@@ -177,14 +177,17 @@ class WebhookService:
         if not isinstance(url, str) or not url:
             raise Invalid("url", "is required")
         try:
-            return validate_webhook_url(
+            checked = validate_webhook_url(
                 url,
                 dev=self._settings.dev,
                 self_url=self._settings.base_url,
                 allowed_networks=self._settings.allowed_targets,
             )
-        except ValueError as exc:
+            # A template that does not compile would fail every delivery: refuse it now.
+            template.check_url(checked)
+        except ValueError as exc:  # TemplateError is one
             raise Invalid("url", str(exc)) from exc
+        return checked
 
     async def _check_events(
         self, app: App, events: object, pending: Collection[str] = ()

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Response
 from hookd.api.deps import AppDep, PublishAppDep, RuntimeDep
 from hookd.api.schemas import EventBatchIn, EventIn, EventOut, PublishedBatchOut, PublishedOut
 from hookd.delivery.ingest import EventIn as NewEventIn
+from hookd.domain import jsonlimits
 from hookd.domain.models import IDEMPOTENCY_KEY_MAX
 from hookd.errors import Invalid, NotFound
 
@@ -49,4 +50,4 @@ async def get_event(event_id: str, app: AppDep, rt: RuntimeDep) -> EventOut:
     event = await rt.store.events.get(app.id, event_id)
     if event is None:
         raise NotFound(f"event {event_id!r} not found")
-    return EventOut.of(event, orjson.loads(event.data_json))
+    return EventOut.of(event, jsonlimits.loads(event.data_json))
