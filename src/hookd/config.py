@@ -188,3 +188,12 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError(f"allowed_targets must be comma-separated CIDRs: {exc}") from exc
         return value
+
+    template_processes: int = Field(2, ge=0, le=64)
+    """Processes that render templates, per hookd process (0: a thread, without isolation).
+
+    Jinja holds the GIL, so only a process keeps a slow template off the API's CPU
+    and lets hookd stop a render at `template_max_seconds` (delivery/rendering.py)."""
+
+    template_renders_per_app: int = Field(1, ge=1, le=64)
+    """Renders of one app that run at once per hookd process; the app's others queue."""

@@ -62,6 +62,9 @@ class System:
     # How much one render may produce and take; not shown to templates.
     max_bytes: int = template.MAX_OUTPUT
     max_seconds: float = template.MAX_SECONDS
+    # Where renders run (delivery/rendering.py); not shown to templates either.
+    render_processes: int = 2
+    renders_per_app: int = 1
 
     @classmethod
     def for_settings(cls, settings: Settings) -> System:
@@ -72,6 +75,8 @@ class System:
             fqdn=host or machine_name(),
             max_bytes=settings.template_max_bytes,
             max_seconds=settings.template_max_seconds,
+            render_processes=settings.template_processes,
+            renders_per_app=settings.template_renders_per_app,
         )
 
     def as_dict(self) -> dict[str, str]:

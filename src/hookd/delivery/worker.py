@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 
 from hookd.background import MAX_BACKOFF, failed
 from hookd.config import Settings
-from hookd.delivery.attempt import attempt
+from hookd.delivery.attempt import attempt, fallback_record
 from hookd.delivery.isolation import Lanes
 from hookd.delivery.recorder import Recorder
 from hookd.delivery.request import System
@@ -211,14 +211,27 @@ class Worker:
         ) or (claimed is not None and claimed.webhook.id in self._capped):
             self._slot_freed.set()
         if not task.cancelled() and task.exception():
-            log.error("worker: delivery task failed", exc_info=task.exception())
+            # Only when even the plain fallback record failed: its lease runs out
+            # and another attempt is made then (not at once, which could spin).
+            log.error(
+                "worker: delivery task failed; the delivery is retried when its lease ends",
+                exc_info=task.exception(),
+            )
 
     async def _deliver(self, claimed: Claimed) -> None:
         if claimed.webhook.circuit_open_until is not None and not await self._may_pass(claimed):
             return
-        sent, record = await attempt(claimed, self._sender, self._policy, self._system)
+        try:
+            sent, record = await attempt(claimed, self._sender, self._policy, self._system)
+        except Exception as exc:
+            # attempt() turns faults in preparing and sending into failed attempts;
+            # this is one in settling: record a plain failed attempt all the same.
+            log.error("worker: delivery %s: settling failed", claimed.delivery.id, exc_info=exc)
+            words = f"hookd failed while settling the attempt ({type(exc).__name__})"
+            record = fallback_record(claimed, self._policy, words)
+        else:
+            ATTEMPT_SECONDS.observe(sent.duration_ms / 1000)
         ATTEMPTS.labels(record.attempt.outcome).inc()
-        ATTEMPT_SECONDS.observe(sent.duration_ms / 1000)
         await self._recorder.put(record)
 
     async def _may_pass(self, claimed: Claimed) -> bool:

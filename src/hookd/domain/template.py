@@ -101,6 +101,10 @@ def make_context(
 class _Budget:
     size: int  # largest string or structure a template may build
     deadline: float  # time.monotonic() past which rendering stops
+    seconds: float = math.inf  # the limit the deadline stands for, for the error's words
+
+    def overrun(self) -> TemplateError:
+        return TemplateError(f"rendering took longer than {self.seconds:g} s")
 
 
 # A context variable, not an attribute, because one compiled template is shared
@@ -110,8 +114,9 @@ _NO_BUDGET = _Budget(MAX_OUTPUT, math.inf)
 
 
 def _tick() -> None:
-    if time.monotonic() > _BUDGET.get(_NO_BUDGET).deadline:
-        raise TemplateError("rendering took too long")
+    budget = _BUDGET.get(_NO_BUDGET)
+    if time.monotonic() > budget.deadline:
+        raise budget.overrun()
 
 
 def _fits(size: int, what: str) -> None:
@@ -352,10 +357,10 @@ _GUARDED_FILTERS: dict[str, Callable[..., Any]] = {
 
 def _loop(value: Any) -> Iterator[Any]:
     """Iterate `value`, stopping at the deadline even when nothing is output."""
-    deadline = _BUDGET.get(_NO_BUDGET).deadline
+    budget = _BUDGET.get(_NO_BUDGET)
     for item in value:
-        if time.monotonic() > deadline:
-            raise TemplateError("rendering took too long")
+        if time.monotonic() > budget.deadline:
+            raise budget.overrun()
         yield item
 
 
@@ -497,7 +502,7 @@ def _render(
     template: jinja2.Template, context: Mapping[str, Any], limit: int, seconds: float
 ) -> str:
     deadline = time.monotonic() + seconds
-    token = _BUDGET.set(_Budget(limit, deadline))
+    token = _BUDGET.set(_Budget(limit, deadline, seconds))
     stream = cast("Generator[str, None, None]", template.generate(context))
     chunks: list[str] = []
     size = 0
@@ -507,7 +512,7 @@ def _render(
             if size > limit:
                 raise TemplateError(f"rendered output is larger than {limit} bytes")
             if time.monotonic() > deadline:
-                raise TemplateError(f"rendering took longer than {seconds} s")
+                raise TemplateError(f"rendering took longer than {seconds:g} s")
             chunks.append(chunk)
     except TemplateError as exc:
         raise TemplateError(exc.message, exc.line or _template_line(exc), exc.column) from exc

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import orjson
 
 from hookd.config import Settings
-from hookd.delivery.request import RenderError, System, build_request, loggable_headers
+from hookd.delivery import rendering
+from hookd.delivery.request import (
+    RenderError,
+    System,
+    build_request,
+    loggable_headers,
+    needs_rendering,
+)
 from hookd.domain.matching import is_event_type_name, is_pattern
 from hookd.domain.models import App, Webhook
 from hookd.errors import Invalid, NotFound
@@ -42,8 +50,14 @@ class PreviewService:
     ) -> Preview:
         """Render against a stored event, given data, or the event type's sample."""
         event = await self._event(app, webhook, event_id, event_type, data)
+        build = partial(build_request, webhook, event, now=time.time(), system=self._system)
         try:
-            request = build_request(webhook, event, now=time.time(), system=self._system)
+            if needs_rendering(webhook):
+                # As a delivery renders: in a render process, in the app's turn, so a
+                # hostile template cannot stall the API (delivery/rendering.py).
+                request = await rendering.render(build, app.id, self._system)
+            else:
+                request = build()
         except RenderError as exc:
             raise Invalid("body_template", str(exc)) from exc
         return Preview(
