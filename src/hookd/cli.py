@@ -2,6 +2,7 @@
 
 serve | worker | migrate | purge | flush | recover | send | listen | admin-key
 user create|list | org create|list | member set|remove   (cli_teams.py)
+apply -f FILE [--dry-run] [--prune] | export [-o FILE]     (cli_declarative.py)
 """
 
 from __future__ import annotations
@@ -506,6 +507,16 @@ def _teams() -> None:
 
 
 _teams()
+
+
+def _declarative() -> None:
+    from hookd import cli_declarative
+
+    app.command("apply")(cli_declarative.apply_command)
+    app.command("export")(cli_declarative.export_command)
+
+
+_declarative()
 
 
 def main() -> None:
