@@ -34,7 +34,6 @@ __all__ = [
 ]
 
 DEFAULT_APP = "default"
-SCHEMA_ID = "https://hookd.dev/schemas/config-v1.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,15 +195,13 @@ class Config(_Strict):
 
 def schema() -> dict[str, Any]:
     """Return the JSON Schema of a config file (the one shipped as schema.json)."""
-    out: dict[str, Any] = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": SCHEMA_ID,
-    }
+    out: dict[str, Any] = {"$schema": "https://json-schema.org/draft/2020-12/schema"}
     out.update(Config.model_json_schema())
     return out
 
 
 def schema_text() -> str:
+    """Return the schema as the JSON text of schema.json."""
     return json.dumps(schema(), indent=2, sort_keys=False) + "\n"
 
 
