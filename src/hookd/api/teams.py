@@ -38,7 +38,12 @@ class UserPatch(_In):
     admin: StrictBool | None = None
 
     def fields(self) -> dict[str, Any]:
-        return self.model_dump(exclude_unset=True)
+        """Return the fields given; null leaves e-mail, name and admin as they are.
+
+        (A null password removes the password: the user signs in with tokens only.)
+        """
+        given = self.model_dump(exclude_unset=True)
+        return {k: v for k, v in given.items() if v is not None or k == "password"}
 
 
 class UserOut(BaseModel):
