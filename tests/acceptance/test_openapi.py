@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema_rs
 import pytest
 
 from hookd.api.app import create_app
@@ -64,6 +65,81 @@ class TestDocument:
     def test_metrics_is_prometheus_text(self, document: dict[str, Any]) -> None:
         ok = document["paths"]["/metrics"]["get"]["responses"]["200"]
         assert list(ok["content"]) == ["text/plain"]
+
+
+class TestDescriptionsAndExamples:
+    def test_every_operation_has_a_description(self, document: dict[str, Any]) -> None:
+        missing = [
+            op["operationId"] for _, _, op in operations(document) if not op.get("description")
+        ]
+        assert not missing
+
+    def test_every_body_and_answer_has_an_example(self, document: dict[str, Any]) -> None:
+        for path, method, op in operations(document):
+            body = op.get("requestBody", {}).get("content", {})
+            for media in body.values():
+                assert "example" in media, (method, path, "request")
+            ok = {s: r for s, r in op["responses"].items() if s.startswith("2")}
+            assert ok, (method, path)
+            for status, response in ok.items():
+                if status == "204":
+                    assert "content" not in response, (method, path)
+                    continue
+                for media in response["content"].values():
+                    assert "example" in media, (method, path, status)
+
+    def test_examples_match_their_schemas(self, document: dict[str, Any]) -> None:
+        for path, method, op in operations(document):
+            media = [
+                *op.get("requestBody", {}).get("content", {}).values(),
+                *(
+                    m
+                    for s, r in op["responses"].items()
+                    if s.startswith("2")
+                    for m in r.get("content", {}).values()
+                ),
+            ]
+            for one in media:
+                schema = {**one["schema"], "components": document["components"]}
+                validator = jsonschema_rs.Draft202012Validator(schema)
+                errors = [e.message for e in validator.iter_errors(one["example"])]
+                assert not errors, (method, path, errors)
+
+
+class TestConstraints:
+    def test_webhook_create_requires_url_and_events(self, document: dict[str, Any]) -> None:
+        schema = {"$ref": "#/components/schemas/WebhookIn", "components": document["components"]}
+        valid = jsonschema_rs.Draft202012Validator(schema).is_valid
+        assert valid({"url": "https://example.com/hook", "events": ["job.*"]})
+        assert valid({"uri": "https://example.com/hook", "event": "job.success"})
+        assert not valid({"events": ["job.*"]})
+        assert not valid({"url": "https://example.com/hook"})
+        assert not valid({"url": None, "events": ["job.*"]})
+
+    def test_webhook_fields_list_what_the_service_accepts(self, document: dict[str, Any]) -> None:
+        fields = document["components"]["schemas"]["WebhookPatch"]["properties"]
+
+        def rule(name: str) -> dict[str, Any]:
+            [branch] = [b for b in fields[name]["anyOf"] if b.get("type") != "null"]
+            return branch
+
+        assert rule("method")["enum"] == ["POST", "GET", "PUT", "PATCH", "DELETE"]
+        assert "text/plain" in rule("content_type")["enum"]
+        assert rule("mode")["enum"] == ["immediate", "queued"]
+        assert rule("signing")["items"]["enum"] == [
+            "standard",
+            "hmac-sha256-base64",
+            "github",
+            "ed25519",
+        ]
+        assert rule("events")["minItems"] == 1
+        assert rule("max_in_flight")["maximum"] == 1000
+
+    def test_a_batch_has_at_least_one_event(self, document: dict[str, Any]) -> None:
+        assert (
+            document["components"]["schemas"]["EventBatchIn"]["properties"]["events"]["minItems"]
+            == 1
+        )
 
 
 def test_405_names_every_allowed_method(tmp_path: Path) -> None:

@@ -7,6 +7,9 @@ with a builder that then:
     errors              every status an operation can answer, all as `Error`
     security            `bearer` on every operation but /healthz, /readyz, /metrics
     /metrics            Prometheus text, not JSON
+    descriptions        every operation, with example requests and answers (examples.py)
+    constraints         rules the services enforce beyond the request models
+                        (CONSTRAINTS per property, MODEL_RULES per body, QUERY_RULES)
 
 The route files stay as they are: ids come from `operation_id`, passed to
 FastAPI as `generate_unique_id_function`.
@@ -20,8 +23,11 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
+from hookd.api.examples import OPERATIONS
+from hookd.domain import signing
 from hookd.domain.matching import _NAME as TYPE_NAME
 from hookd.service.deliveries import STATUSES
+from hookd.service.webhooks import BATCH_ORDERS, CONTENT_TYPES, METHODS, MODES
 
 __all__ = ["OPERATION_IDS", "install", "operation_id"]
 
@@ -130,16 +136,86 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 
+_WEBHOOK_FIELDS: dict[str, dict[str, Any]] = {
+    "description": {"maxLength": 65536},
+    "events": {"minItems": 1, "items": {"type": "string", "minLength": 1}},
+    "method": {"enum": list(METHODS)},
+    "content_type": {"enum": list(CONTENT_TYPES)},
+    "signing": {"items": {"type": "string", "enum": list(signing.SCHEMES)}},
+    "mode": {"enum": list(MODES)},
+    "batch_order": {"enum": list(BATCH_ORDERS)},
+    "max_in_flight": {"minimum": 1, "maximum": 1000},
+    "disable_after_failures": {"minimum": 1, "maximum": 1e9},
+    "disable_after_seconds": {"minimum": 1, "maximum": 1e9},
+    "rate_limit": {"minimum": 0.001, "maximum": 1e6},
+    "batch_max_events": {"minimum": 1, "maximum": 10000},
+    "batch_interval": {"minimum": 1, "maximum": 7 * 86400},
+}
+
 CONSTRAINTS: dict[tuple[str, str], dict[str, Any]] = {
     ("EventIn", "type"): {"pattern": TYPE_NAME.pattern},
     ("EventTypeIn", "name"): {"pattern": TYPE_NAME.pattern},
+    ("PortalLinkIn", "expires_in"): {"exclusiveMinimum": 0},
+    **{
+        (model, name): rule
+        for model in ("WebhookIn", "WebhookPatch")
+        for name, rule in _WEBHOOK_FIELDS.items()
+    },
 }
-"""(schema, property) -> rules the services enforce beyond the request models."""
+"""(schema, property) -> rules the services enforce beyond the request models.
+
+On a nullable property the rules go on its non-null branch."""
+
+_GIVEN = {"type": "string", "minLength": 1}
+
+MODEL_RULES: dict[str, dict[str, Any]] = {
+    "WebhookIn": {
+        "description": "A new webhook (or a draft to preview): `url` (or its alias `uri`)"
+        " and `events` (or `event`) are required; give a name or its alias, not both.",
+        "allOf": [
+            {
+                "anyOf": [
+                    {"required": ["url"], "properties": {"url": _GIVEN}},
+                    {"required": ["uri"], "properties": {"uri": _GIVEN}},
+                ]
+            },
+            {
+                "anyOf": [
+                    {"required": ["events"], "properties": {"events": {"type": "array"}}},
+                    {"required": ["event"], "properties": {"event": _GIVEN}},
+                ]
+            },
+        ],
+    },
+}
+"""Schema name -> rules on the whole body (which fields are required together)."""
+
 
 QUERY_RULES: dict[tuple[str, str], dict[str, Any]] = {
     ("listDeliveries", "status"): {"type": "string", "enum": list(STATUSES)},
 }
 """(operationId, query parameter) -> its schema, where the route takes a plain string."""
+
+
+def _constrain(schema: dict[str, Any], rules: dict[str, Any]) -> None:
+    branches = [b for b in schema.get("anyOf", []) if b.get("type") != "null"]
+    for branch in branches or [schema]:
+        branch.update(rules)
+
+
+def _document(op: dict[str, Any]) -> None:
+    """Give `op` its description and examples from OPERATIONS."""
+    doc = OPERATIONS.get(op["operationId"])
+    if doc is None:
+        return
+    op.setdefault("description", doc.description)
+    body = op.get("requestBody", {}).get("content", {}).get("application/json")
+    if body is not None and doc.request is not None:
+        body["example"] = doc.request
+    for status, response in op.get("responses", {}).items():
+        if status.startswith("2") and doc.response is not None:
+            for media in response.get("content", {}).values():
+                media["example"] = doc.response
 
 
 def _camel(name: str) -> str:
@@ -186,7 +262,10 @@ def build(app: FastAPI) -> dict[str, Any]:
     schemas["Error"] = ERROR_SCHEMA
     for (model, field), rules in CONSTRAINTS.items():
         if model in schemas:
-            schemas[model]["properties"][field].update(rules)
+            _constrain(schemas[model]["properties"][field], rules)
+    for model, rules in MODEL_RULES.items():
+        if model in schemas:
+            schemas[model].update(rules)
     components["securitySchemes"] = {
         "bearer": {
             "type": "http",
@@ -224,6 +303,7 @@ def build(app: FastAPI) -> dict[str, Any]:
                     "description": "Prometheus text exposition format.",
                     "content": {"text/plain": {"schema": {"type": "string"}}},
                 }
+            _document(op)
     return doc
 
 
