@@ -136,6 +136,8 @@ def _report(plan: Plan, *, dry_run: bool) -> None:
     else:
         n = plan.counts()
         typer.echo(f"applied: {n['create']} created, {n['update']} updated, {n['delete']} deleted")
+    for note in plan.notes:
+        typer.echo(f"note: {note}")
     if plan.kept:
         typer.echo(
             f"{plan.kept} webhooks or event types of these apps are not in the file:"

@@ -17,7 +17,8 @@ from typer.testing import CliRunner, Result
 from hookd import cli
 from hookd.config import Settings
 from hookd.declarative.apply import apply
-from hookd.declarative.model import load, schema_text
+from hookd.declarative.export import export, to_yaml
+from hookd.declarative.model import ConfigError, load, schema_text
 from hookd.declarative.plan import Services
 from hookd.delivery.ingest import EventIn, Ingest
 from hookd.delivery.worker import Worker
@@ -350,3 +351,74 @@ class TestValidation:
         hook = schema["$defs"]["WebhookSpec"]
         assert {"name", "url", "events"} <= set(hook["required"])
         assert hook["additionalProperties"] is False
+
+
+class TestMatching:
+    async def test_webhooks_sharing_a_name_are_matched_by_id(
+        self, store: Store, settings: Settings, tmp_path: Path
+    ) -> None:
+        app = await store.apps.ensure_default(time.time())
+        services = Services.of(store, settings)
+        await services.event_types.create(app, "job.done", "", "", None)
+        first = await services.webhooks.create(
+            app, {"name": "dup", "url": "http://127.0.0.1:9/a", "events": ["job.done"]}
+        )
+        await services.webhooks.create(
+            app, {"name": "dup", "url": "http://127.0.0.1:9/b", "events": ["job.done"]}
+        )
+        data = yaml.safe_load(to_yaml(await export(services)))
+        assert [w.get("id") is not None for w in data["webhooks"]] == [True, True]
+        assert [w["secret"] for w in data["webhooks"]] == [
+            {"env": "HOOKD_SECRET_DEFAULT_DUP"},
+            {"env": "HOOKD_SECRET_DEFAULT_DUP_2"},
+        ]
+        for hook in data["webhooks"]:
+            del hook["secret"]  # absent: the stored secrets stay as they are
+        plan = await apply(services, load(yaml.safe_dump(data)), base=tmp_path)
+        assert plan.empty
+
+        data["webhooks"][0]["url"] = "http://127.0.0.1:9/a2"
+        plan = await apply(services, load(yaml.safe_dump(data)), base=tmp_path)
+        assert [(c.action, c.target) for c in plan.changes] == [("update", first.id)]
+        assert (await services.webhooks.get(app, first.id)).url == "http://127.0.0.1:9/a2"
+
+        del data["webhooks"][0]["id"], data["webhooks"][1]
+        with pytest.raises(ConfigError) as caught:
+            await apply(services, load(yaml.safe_dump(data)), base=tmp_path)
+        assert "webhooks[0].name: 2 webhooks of app 'default' are named 'dup'" in str(caught.value)
+
+    async def test_a_webhook_hookd_disabled_stays_disabled_unless_the_file_says_enabled(
+        self, store: Store, settings: Settings, tmp_path: Path
+    ) -> None:
+        app = await store.apps.ensure_default(time.time())
+        services = Services.of(store, settings)
+        file = {"webhooks": [{"name": "flaky", "url": "http://127.0.0.1:9/x", "events": ["*"]}]}
+        await apply(services, load(yaml.safe_dump(file)), base=tmp_path)
+        [hook] = (await services.webhooks.page(app, limit=10, after=None)).items
+        changes = {"enabled": False, "disabled_reason": "410 Gone"}
+        await store.webhooks.update(app.id, hook.id, changes, time.time())
+
+        plan = await apply(services, load(yaml.safe_dump(file)), base=tmp_path)
+        assert plan.empty and "disabled by hookd (410 Gone)" in plan.notes[0]
+        assert not (await services.webhooks.get(app, hook.id)).enabled
+
+        file["webhooks"][0]["enabled"] = True
+        plan = await apply(services, load(yaml.safe_dump(file)), base=tmp_path)
+        assert [str(f) for f in plan.changes[0].fields] == ["enabled: false -> true"]
+        assert (await services.webhooks.get(app, hook.id)).enabled
+
+    def test_an_app_is_renamed_and_moved_to_another_org(
+        self, sqlite_db: str, tmp_path: Path
+    ) -> None:
+        path = write(tmp_path / "hookd.yaml", config())
+        apply_file(sqlite_db, path)
+        data = config()
+        data["orgs"].append({"name": "Globex"})
+        data["apps"][0].update(name="Billing (EU)", org="Globex")
+        out = apply_file(sqlite_db, write(path, data))
+        assert "+ create org Globex" in out
+        assert '~ update app billing\n    name: "Billing" -> "Billing (EU)"' in out
+        assert 'org: "Acme" -> "Globex"' in out
+        state = yaml.safe_load(exported(sqlite_db))
+        assert {"uid": "billing", "name": "Billing (EU)", "org": "Globex"} in state["apps"]
+        assert apply_file(sqlite_db, path).strip() == "no changes"

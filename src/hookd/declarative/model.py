@@ -265,13 +265,17 @@ def _duplicates(config: Config) -> list[Problem]:
         ("orgs", [o.name for o in config.orgs]),
         ("apps", [a.uid for a in config.apps]),
         ("event_types", [(e.app, e.name) for e in config.event_types]),
-        ("webhooks", [(w.app, w.name) for w in config.webhooks]),
+        # Webhooks sharing a name (as a few may, made through the API) are told apart by id.
+        (
+            "webhooks",
+            [(w.app, "id", w.id) if w.id else (w.app, "name", w.name) for w in config.webhooks],
+        ),
     ]
     for section, keys in keyed:
         seen: dict[Any, int] = {}
         for i, key in enumerate(keys):
             if key in seen:
-                field = {"apps": "uid"}.get(section, "name")
+                field = {"apps": "uid"}.get(section, key[1] if section == "webhooks" else "name")
                 problems.append(
                     Problem(f"{section}[{i}].{field}", f"repeats {section}[{seen[key]}]")
                 )

@@ -103,6 +103,7 @@ class Plan:
     org_ids: dict[str, str]  # org name -> id, for orgs that exist and are named once
     apps: dict[str, App]  # uid -> app, for apps that exist
     kept: int = 0  # objects in the file's apps but not in the file, kept without --prune
+    notes: list[str] = field(default_factory=list)  # what apply leaves alone, and why
 
     @property
     def empty(self) -> bool:
@@ -145,6 +146,7 @@ class _Planner:
         self.hooks: dict[str, list[Webhook]] = {}
         self.claimed: dict[str, int] = {}  # webhook id -> index of the spec that matched it
         self.subscribed: list[tuple[str, str, tuple[str, ...]]] = []  # (path, app, events)
+        self.notes: list[str] = []
 
     def problem(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))
@@ -170,6 +172,7 @@ class _Planner:
             {k: v for k, v in org_ids.items() if v},
             dict(self.apps),
             kept=kept,
+            notes=self.notes,
         )
 
     # orgs and apps -------------------------------------------------------
@@ -384,6 +387,19 @@ class _Planner:
                     out["secret"] = secret
         elif current is not None:
             out["secret"] = current.secret  # unmanaged: checked against the schemes, kept
+        if (
+            current is not None
+            and current.disabled_reason is not None
+            and not current.enabled
+            and "enabled" not in spec.model_fields_set
+        ):
+            # hookd disabled it for failing; a routine apply must not quietly undo that.
+            out["enabled"] = False
+            self.notes.append(
+                f"webhook {spec.app}/{spec.name} was disabled by hookd"
+                f" ({current.disabled_reason}); it stays disabled until the file says"
+                " enabled: true"
+            )
         return out
 
     # deletes -------------------------------------------------------------
