@@ -70,7 +70,16 @@ class Settings(BaseSettings):
     """Deliveries a worker claims in one statement at most."""
 
     lease_seconds: float = 60.0
-    """How long a claimed delivery belongs to its worker; after that another may take it."""
+    """Last resort: a claim with no live owner to vouch for it is free after this long.
+
+    A delivering process holds its claims for as long as it lives (heartbeats below)."""
+
+    heartbeat_seconds: float = Field(default=3.0, gt=0)
+    """Seconds between a delivering process's heartbeats (its `workers` row)."""
+
+    heartbeat_timeout: float = Field(default=10.0, gt=0)
+    """A process whose heartbeat is older than this is presumed dead: others take over
+    what it was sending. A process gone from the same host is taken over at once."""
 
     shutdown_grace: float = 10.0
     """Seconds a stopping worker lets in-flight attempts finish before releasing them."""

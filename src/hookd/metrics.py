@@ -19,6 +19,15 @@ IN_FLIGHT = Gauge("hookd_attempts_in_flight", "Attempts this process has in flig
 RECORD_ERRORS = Counter(
     "hookd_record_errors_total", "Failed writes of attempt outcomes (retried; leases cover them)."
 )
+SUPERSEDED_RECORDS = Counter(
+    "hookd_superseded_attempts_total",
+    "Attempt outcomes recorded after their lease was taken over: kept in the log, applied to"
+    " nothing.",
+)
+LEASES_TAKEN_OVER = Counter(
+    "hookd_leases_taken_over_total",
+    "Deliveries released from processes found dead (gone, or heartbeat stale).",
+)
 CIRCUIT_HELD = Counter(
     "hookd_circuit_held_total",
     "Deliveries held back (not sent) because their webhook's circuit was open.",

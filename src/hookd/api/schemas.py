@@ -257,7 +257,12 @@ class WebhookOut(BaseModel):
     )
     secret_headers: list[str]
     mail_exceptions_to: str
-    last_error: str | None
+    last_error: str | None = Field(
+        description="The latest failed attempt's error; it stays after the webhook recovers."
+    )
+    last_error_at: str | None = Field(
+        default=None, description="When `last_error` happened (compare with `last_success_at`)."
+    )
     disabled_reason: str | None
     failure_streak: int
     failing_since: str | None
@@ -298,6 +303,7 @@ class WebhookOut(BaseModel):
             secret_headers=list(wh.secret_headers),
             mail_exceptions_to=wh.mail_exceptions_to,
             last_error=wh.last_error,
+            last_error_at=_time(wh.last_error_at),
             disabled_reason=wh.disabled_reason,
             failure_streak=wh.failure_streak,
             failing_since=_time(wh.failing_since),

@@ -10,7 +10,9 @@ Limits, each with a setting and its own error code:
                         or more than 128 headers (`response_too_large`)
     response body       only `max_response_bytes` are read and kept; the rest is
                         never read and its connection is closed, not reused
-    time                the whole attempt, connecting included (`timeout`)
+    time                the whole attempt, connecting included (`timeout`); a
+                        response that had arrived when the timer fired late (the
+                        process was paused) is taken, not called a timeout
 """
 
 from __future__ import annotations
@@ -112,16 +114,22 @@ class Sender:
                 f"{self._max_request:,} (HOOKD_MAX_REQUEST_BYTES)",
             )
             return Sent(result, started, 0.0)
+        loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(self._timeout):
-                with self._guard.target(request.url):
-                    response = await self._client.request(
-                        request.method,
-                        request.url,
-                        request.headers,
-                        request.body,
-                        max_body=self._max_response,
-                    )
+            async with asyncio.timeout(None) as scope:
+                deadline = loop.time() + self._timeout
+                expiry = loop.call_at(deadline, _expire, scope, deadline, loop)
+                try:
+                    with self._guard.target(request.url):
+                        response = await self._client.request(
+                            request.method,
+                            request.url,
+                            request.headers,
+                            request.body,
+                            max_body=self._max_response,
+                        )
+                finally:
+                    expiry.cancel()
         except TimeoutError:
             result = AttemptResult(
                 None, "timeout", f"timed out after {self._timeout:g} s", timed_out=True
@@ -137,6 +145,24 @@ class Sender:
             text = response.body.decode("utf-8", errors="replace")
             return Sent(result, started, _ms(clock), headers, text)
         return Sent(result, started, _ms(clock))
+
+
+# A timer that fires this late (the process was paused, or its loop starved) may
+# find the response already arrived and unread; it is read, not called a timeout.
+LATE = 0.5
+LATE_GRACE = 0.25
+
+
+def _expire(scope: asyncio.Timeout, deadline: float, loop: asyncio.AbstractEventLoop) -> None:
+    """End the attempt now, unless the timer fired late: then read what arrived first.
+
+    After a pause (SIGSTOP, a stalled VM) the loop runs the bytes that arrived
+    meanwhile and the expired timer in the same turn; the request's coroutine
+    would be woken only after the timer cancelled it. A late timer gives it
+    LATE_GRACE to take a response that is already there.
+    """
+    now = loop.time()
+    scope.reschedule(now + LATE_GRACE if now - deadline > LATE else now)
 
 
 def _ms(clock: float) -> float:

@@ -1,7 +1,8 @@
 """The delivery worker: claim due deliveries, send them within limits, record outcomes.
 
 loop:  wait for work (a publish, a freed slot worth a claim, or the poll interval)
-       claim up to the free slots under a lease, each webhook up to its lane's room
+       claim up to the free slots under a lease, each webhook up to its lane's room;
+       the leases are this process's while its heartbeat lives (heartbeat.py)
        each goes into its webhook's lane (isolation.py), which starts it when the
        webhook's in-flight cap and rate limit allow; a full lane gives it back
        start: an open circuit lets one probe through and holds the rest back;
@@ -22,6 +23,7 @@ from collections.abc import Callable, Mapping
 from hookd.background import MAX_BACKOFF, failed
 from hookd.config import Settings
 from hookd.delivery.attempt import attempt, fallback_record
+from hookd.delivery.heartbeat import Heartbeat
 from hookd.delivery.isolation import Lanes
 from hookd.delivery.recorder import Recorder
 from hookd.delivery.request import System
@@ -86,6 +88,7 @@ class Worker:
             mail=settings.smtp_url is not None,
             on_incidents=on_incidents,
         )
+        self._heartbeat = Heartbeat(store, settings, on_released=store.new_work)
         self._tasks: dict[asyncio.Task[None], Claimed] = {}
         self._lanes = Lanes(self._launch)
         self._slot_freed = asyncio.Event()  # set when a finished request is worth a claim
@@ -126,11 +129,13 @@ class Worker:
             with contextlib.suppress(Exception):
                 await self._store.deliveries.release(unfinished, now=time.time())
             log.info("worker: released %d unfinished deliveries", len(unfinished))
+        await self._heartbeat.stop()
 
     async def _loop(self) -> None:
         settings = self._settings
         low_water = _low_water(settings)
         backoff = 0.0  # seconds between claims while the database is unreachable
+        await self._heartbeat.begin()  # first, take over what this host's dead held
         while not self._stopping.is_set():
             # Deliveries waiting in lanes hold no slot, but their number is bounded too.
             free = settings.concurrency - max(self._lanes.active, self._lanes.waiting)
@@ -148,6 +153,7 @@ class Worker:
                         now=time.time(),
                         room=rooms,
                         default_room=NEW_LANE_ROOM,
+                        owner=self._heartbeat.owner_id,
                     )
                 except Exception as exc:
                     # The database down: one log line per outage, claims further apart.
@@ -219,6 +225,8 @@ class Worker:
             )
 
     async def _deliver(self, claimed: Claimed) -> None:
+        if not self._heartbeat.owns(claimed):
+            return  # claimed before a pause so long that others took it over
         if claimed.webhook.circuit_open_until is not None and not await self._may_pass(claimed):
             return
         try:

@@ -29,6 +29,9 @@ MASK = "••••••"
 # Pending deliveries of a disabled webhook are parked this far in the future
 # (Unix seconds), so claiming never scans them; enabling brings them back.
 PARKED_AT = 1e15
+# The outcome of an attempt recorded after its lease had been taken over (fenced):
+# kept in the attempt log, it changed neither its delivery nor its webhook's health.
+SUPERSEDED = "superseded"
 IDEMPOTENCY_KEY_MAX = 256  # characters in an idempotency key (header or body `id`)
 
 FINISHED = frozenset({DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED, DeliveryStatus.CANCELLED})
@@ -98,6 +101,7 @@ class Webhook:
     last_error: str | None = None
     disabled_reason: str | None = None
     failure_streak: int = 0
+    last_error_at: float | None = None  # when last_error was set (it stays after recovery)
     created_at: float = 0.0
     updated_at: float = 0.0
     # request shaping

@@ -8,7 +8,8 @@
     ├── webhooks         subscriptions and their health
     ├── events           publish: events and their deliveries (or fan-outs) in one transaction
     ├── fanouts          wide fan-outs' deliveries, made in chunks after the publish
-    ├── deliveries       claim under a lease, record attempts in batches
+    ├── deliveries       claim under a lease, record attempts in batches (fenced)
+    ├── workers          delivering processes' heartbeats; taking over the dead's leases
     ├── batches          queued deliveries gathered into batch deliveries (queued mode)
     ├── circuit          a webhook's circuit breaker at send time: probe or wait
     ├── notifications    failures waiting for the owners' e-mail digest
@@ -45,6 +46,7 @@ from hookd.store.recovery import RecoveryRepository
 from hookd.store.retention import RetentionRepository
 from hookd.store.sessions import SessionRepository
 from hookd.store.webhooks import WebhookRepository
+from hookd.store.workers import WorkerRepository
 
 __all__ = ["Store"]
 
@@ -67,6 +69,7 @@ class Store:
         )
         self.fanouts = FanoutRepository(engines, on_commit=self.new_work)
         self.deliveries = DeliveryRepository(engines)
+        self.workers = WorkerRepository(engines)  # delivering processes and their heartbeats
         self.batches = BatchRepository(engines, on_commit=self.new_work)
         self.circuit = CircuitRepository(engines)
         self.notifications = NotificationRepository(engines)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
 
 from hookd.domain.health import Limits
-from hookd.domain.models import FINISHED, PARKED_AT, DeliveryStatus
+from hookd.domain.models import FINISHED, PARKED_AT, SUPERSEDED, DeliveryStatus
+from hookd.metrics import SUPERSEDED_RECORDS
 from hookd.store import direct, health, rows
 from hookd.store.batches import carried_events, claimed_batches
 from hookd.store.engine import Engines
@@ -36,6 +37,7 @@ class DeliveryRepository:
         now: float,
         room: Mapping[str, int] | None = None,
         default_room: int | None = None,
+        owner: str | None = None,
     ) -> list[Claimed]:
         """Lease up to `limit` due deliveries (pending, or sending with an expired lease).
 
@@ -45,11 +47,13 @@ class DeliveryRepository:
         A `sending` row's next_attempt_at is its lease end. On PostgreSQL
         `SKIP LOCKED` lets many workers claim at once without waiting on each
         other or taking the same row; on SQLite `BEGIN IMMEDIATE` serialises.
+        `owner` (a workers row, store/workers.py) holds the leases while it lives;
+        the claim token starts with it, so the owner can tell its own claims.
         """
-        token = secrets.token_hex(8)
+        token = claim_token(owner)
         rooms = _Rooms(dict(room or {}), limit if default_room is None else default_room)
         found = await direct.transaction(
-            self._db.write, partial(_claim, limit, now + lease_seconds, token, now, rooms)
+            self._db.write, partial(_claim, limit, now + lease_seconds, token, owner, now, rooms)
         )
         if not found:
             return []
@@ -78,9 +82,13 @@ class DeliveryRepository:
         """
         if not records:
             return []
-        return await direct.transaction(
+        incidents = await direct.transaction(
             self._db.write, partial(_record, records, now, limits, mail)
         )
+        superseded = sum(r.attempt.outcome == SUPERSEDED for r in records)
+        if superseded:
+            SUPERSEDED_RECORDS.inc(superseded)
+        return incidents
 
     async def release(self, claimed: Sequence[Claimed], *, now: float) -> None:
         """Give leased deliveries back so any worker can take them now."""
@@ -97,6 +105,7 @@ class DeliveryRepository:
                     status=DeliveryStatus.PENDING.value,
                     next_attempt_at=now,
                     claim_token=None,
+                    lease_owner=None,
                     updated_at=now,
                 ),
                 [{"b_id": c.delivery.id, "b_token": c.claim_token} for c in claimed],
@@ -181,6 +190,7 @@ class DeliveryRepository:
                     status=DeliveryStatus.SENDING.value,
                     next_attempt_at=now + lease_seconds,
                     claim_token=token,
+                    lease_owner=None,
                     updated_at=now,
                 )
             )
@@ -254,8 +264,19 @@ _DUE_OF_WEBHOOKS_PG = (
 _PLAN_NOW = "SET LOCAL plan_cache_mode = force_custom_plan"
 
 
+def claim_token(owner: str | None) -> str:
+    """Return a new claim token: the owner's id, then random (at most 40 characters)."""
+    return f"{owner}:{secrets.token_hex(4)}" if owner else secrets.token_hex(8)
+
+
 def _claim(
-    limit: int, lease_end: float, token: str, now: float, rooms: _Rooms, tx: direct.Tx
+    limit: int,
+    lease_end: float,
+    token: str,
+    owner: str | None,
+    now: float,
+    rooms: _Rooms,
+    tx: direct.Tx,
 ) -> Found | None:
     """Pick and mark due deliveries; return them with their events and webhooks (as rows)."""
     due = sorted(
@@ -293,8 +314,8 @@ def _claim(
     in_picked, picked_params = tx.among(picked)
     claimed = tx.rows(
         "UPDATE deliveries SET status = 'sending', next_attempt_at = ?, claim_token = ?,"  # noqa: S608 (only names and ?)
-        f" updated_at = ? WHERE id{in_picked} RETURNING {rows.DELIVERY_COLUMNS}",
-        (lease_end, token, now, *picked_params),
+        f" lease_owner = ?, updated_at = ? WHERE id{in_picked} RETURNING {rows.DELIVERY_COLUMNS}",
+        (lease_end, token, owner, now, *picked_params),
     )
     event_ids = sorted({r[rows.DELIVERY_EVENT_ID] for r in claimed if r[rows.DELIVERY_EVENT_ID]})
     webhook_ids = sorted({r[rows.DELIVERY_WEBHOOK_ID] for r in claimed})
@@ -317,14 +338,21 @@ def _claim(
 _INSERT_ATTEMPT = direct.bulk_insert(attempts)
 _SETTLE = (
     "UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?,"
-    " last_status_code = ?, claim_token = NULL, updated_at = ? WHERE id = ? AND claim_token = ?"
+    " last_status_code = ?, claim_token = NULL, lease_owner = NULL, updated_at = ?"
+    " WHERE id = ? AND claim_token = ?"
 )
 
 
 def _record(
     records: Sequence[AttemptRecord], now: float, limits: Limits, mail: bool, tx: direct.Tx
 ) -> list[Incident]:
-    """Write the attempts, their deliveries' new state and their webhooks' health."""
+    """Write the attempts, their deliveries' new state and their webhooks' health.
+
+    Fenced: an attempt whose claim token is no longer its delivery's (its lease
+    was taken over, the delivery was cancelled or retried meanwhile) is kept in
+    the attempt log as `superseded` and changes nothing else.
+    """
+    current = fence(tx, records)
     tx.each(_INSERT_ATTEMPT, [rows.attempt_tuple(r.attempt) for r in records])
     tx.many(
         _SETTLE,
@@ -339,8 +367,30 @@ def _record(
                 r.attempt.delivery_id,
                 r.claim_token,
             )
-            for r in records
+            for r in current
         ],
     )
-    loaded = health.load(tx, records)
-    return health.apply(tx, records, loaded, now=now, limits=limits, mail=mail)
+    loaded = health.load(tx, current)
+    return health.apply(tx, current, loaded, now=now, limits=limits, mail=mail)
+
+
+def fence(tx: direct.Tx, records: Sequence[AttemptRecord]) -> list[AttemptRecord]:
+    """Mark the records whose claim is no longer current `superseded`; return the others.
+
+    The deliveries are locked (PostgreSQL) in id order, as the settling update would.
+    """
+    ids_ = sorted({r.attempt.delivery_id for r in records})
+    lock = " ORDER BY id FOR UPDATE" if tx.dialect == "postgresql" else ""
+    among, params = tx.among(ids_)
+    tokens = dict(
+        tx.rows(f"SELECT id, claim_token FROM deliveries WHERE id{among}{lock}", params)  # noqa: S608
+    )
+    current: list[AttemptRecord] = []
+    for record in records:
+        if tokens.get(record.attempt.delivery_id) == record.claim_token:
+            current.append(record)
+        else:
+            record.attempt = replace(record.attempt, outcome=SUPERSEDED)
+            record.counts = False
+            record.batch = False
+    return current

@@ -8,7 +8,7 @@ statements only, never across an event-loop turn):
     load: lock the webhooks the batch touched, in id order (workers never deadlock),
           FOR NO KEY UPDATE (publishes referencing them never wait on it)
     fold each one's attempts and judge (domain/health.py); write failure_streak,
-        failing_since, last_success_at, last_error and the circuit
+        failing_since, last_success_at, last_error (and when) and the circuit
     disable it, parking what it is owed
     | hold its pending deliveries behind an open circuit, the oldest first as the probe
     | let them go when a success closes the circuit
@@ -91,7 +91,8 @@ _HEALTH_NAMES = (
 _SELECT_HEALTH = f"SELECT {', '.join(_HEALTH_NAMES)} FROM webhooks WHERE id"  # noqa: S608
 _SET_HEALTH = (
     "UPDATE webhooks SET failure_streak = ?, failing_since = ?, last_success_at = ?,"
-    " circuit_open_until = ?, last_error = COALESCE(?, last_error) WHERE id = ?"
+    " circuit_open_until = ?, last_error = COALESCE(?, last_error),"
+    " last_error_at = COALESCE(?, last_error_at) WHERE id = ?"
 )
 
 
@@ -184,6 +185,7 @@ def apply(
                 health.last_success_at,
                 health.circuit_open_until,
                 last_error,
+                failures[-1].attempt.started_at if failures else None,
                 webhook_id,
             )
         )

@@ -78,6 +78,7 @@ def webhook(row: Row[Any]) -> Webhook:
         secret=row.secret,
         mail_exceptions_to=row.mail_exceptions_to,
         last_error=row.last_error,
+        last_error_at=row.last_error_at,
         disabled_reason=row.disabled_reason,
         failure_streak=row.failure_streak,
         created_at=row.created_at,

@@ -269,6 +269,8 @@ deliveries = sa.Table(
     sa.Column("last_status_code", sa.Integer),
     sa.Column("created_at", Time, nullable=False),
     sa.Column("updated_at", Time, nullable=False),
+    # For `sending`: the workers row whose process holds the lease (migration 0009).
+    sa.Column("lease_owner", sa.String(40)),
     # A webhook's due deliveries in order: claims fill each lane (migration 0003),
     # and the pending count reads it (ix_deliveries_due went in 0004).
     sa.Index(
@@ -281,6 +283,12 @@ deliveries = sa.Table(
     sa.Index("ix_deliveries_app_id_id", "app_id", "id"),
     sa.Index("ix_deliveries_webhook_id_id", "webhook_id", "id"),
     sa.Index("ix_deliveries_event_id", "event_id"),
+    sa.Index(
+        "ix_deliveries_lease_owner",
+        "lease_owner",
+        sqlite_where=sa.text("status = 'sending'"),
+        postgresql_where=sa.text("status = 'sending'"),
+    ),
     sa.Index(
         "ix_deliveries_queued",
         "webhook_id",
@@ -344,13 +352,16 @@ attempts = sa.Table(
     sa.Index("ix_attempts_delivery_id", "delivery_id"),
 )
 
-# One row per delivering process: its lease owner id and its last heartbeat (migration 0006).
+# One row per delivering process: its lease owner id and its last heartbeat (migration
+# 0006), and where it runs (0009): a host identity and its pid there.
 workers = sa.Table(
     "workers",
     metadata,
     sa.Column("id", sa.String(40), primary_key=True),
     sa.Column("started_at", Time, nullable=False),
     sa.Column("heartbeat_at", Time, nullable=False),
+    sa.Column("host", sa.String(255)),
+    sa.Column("pid", sa.Integer),
 )
 
 # Instance-wide key/value facts (e.g. that the admin key was generated).
