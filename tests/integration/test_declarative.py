@@ -202,6 +202,7 @@ class TestSecretsByReference:
         assert "webhooks[0].secret: inline secrets are refused" in out
         assert "webhooks[0].headers.Authorization: is a secret header" in out
         assert SECRET not in out and "inline-token" not in out
+        assert "Input should be" not in out  # one clear line per place, not a type error too
         assert "webhooks:" not in exported(sqlite_db)  # nothing was made
 
     def test_a_missing_variable_or_file_is_named(self, sqlite_db: str, tmp_path: Path) -> None:

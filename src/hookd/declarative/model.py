@@ -222,7 +222,9 @@ def load(text: str) -> Config:
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        problems += [Problem(_path(e["loc"]), _message(e)) for e in exc.errors()]
+        inline = {p.path for p in problems}  # already said better than the type error
+        found = [Problem(_path(e["loc"]), _message(e)) for e in exc.errors()]
+        problems += [p for p in found if p.path not in inline]
         raise ConfigError(_unique(problems)) from exc
     problems += _duplicates(config)
     if problems:
