@@ -341,4 +341,21 @@ class TestScaleOut:
                 f"{[(r.peer, r.received_at) for r in [first, *again]]}, frozen ports {ports}"
             )
             assert all(r.received_at - first.received_at >= lease / 2 for r in elsewhere)
-        frozen.signal(signal.SIGCONT)  # thawed before teardown, so it can be stopped
+
+        # Thawed, it records what it saw under the leases it lost: fenced, kept in the
+        # attempt log as superseded, changing neither the deliveries nor webhook health.
+        frozen.signal(signal.SIGCONT)
+        superseded = "SELECT response_status FROM attempts WHERE outcome = 'superseded'"
+        eventually_sync(
+            lambda: len(cluster.query(superseded)) >= len(taken_over),
+            timeout=30,
+            what="the thawed worker's stale records to be written as superseded",
+        )
+        cluster.all_succeeded(expected, timeout=10)
+        unhealthy = cluster.query(
+            "SELECT id, failure_streak, last_error FROM webhooks"
+            " WHERE failure_streak > 0 OR last_error IS NOT NULL"
+        )
+        assert unhealthy == []
+        # The answers had arrived during the freeze: responses, not timeouts.
+        assert {r["response_status"] for r in cluster.query(superseded)} == {200}
