@@ -423,3 +423,10 @@ class TestMatching:
         state = yaml.safe_load(exported(sqlite_db))
         assert {"uid": "billing", "name": "Billing (EU)", "org": "Globex"} in state["apps"]
         assert apply_file(sqlite_db, path).strip() == "no changes"
+
+    def test_the_file_covers_every_webhook_setting_the_service_takes(self) -> None:
+        # A setting added to the service but not to the file would be lost by export/apply.
+        from hookd.declarative.plan import WEBHOOK_FIELDS
+        from hookd.service.webhooks import _EDITABLE
+
+        assert set(WEBHOOK_FIELDS) == set(_EDITABLE) - {"secret"}
