@@ -8,14 +8,15 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: help install postgres chromium run test unit lint format bench screenshots clean
+.PHONY: help install postgres chromium run test unit lint format bench faults screenshots clean
 
 help:
 	@echo "make run     set up, migrate, and start hookd on SQLite (dev mode) with a printed admin key"
 	@echo "make test    set up (incl. PostgreSQL binaries) and run lint, types and every test"
 	@echo "make lint    ruff + mypy --strict"
 	@echo "make screenshots  photograph the console (docs/img/*.png) in headless Chromium"
-	@echo "make bench   run the benchmarks (writes docs/benchmarks.md) and the slow soak tests"
+	@echo "make bench   run the benchmarks (writes docs/benchmarks.md), the fault suite and the slow soak tests"
+	@echo "make faults  kill, stop and cut hookd and its receiver under load; count what arrives (docs/failures.md)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,7 +60,12 @@ format: install
 bench: install postgres
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks
+	$(BIN)/python -m faults
 	$(BIN)/pytest -m slow   # soak tests (e.g. 200,000 deliveries across 3 workers)
+
+# The fault suite of issue 21 (~15 min; `python -m faults --quick` is ~3 min).
+faults: install postgres
+	$(BIN)/python -m faults
 
 screenshots: install chromium
 	$(BIN)/python -m tests.browser.screenshots
