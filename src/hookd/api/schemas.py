@@ -435,7 +435,12 @@ class AttemptOut(BaseModel):
     number: int
     started_at: str
     duration_ms: float
-    outcome: str
+    outcome: str = Field(
+        description="`succeeded`, `retry` (another attempt follows), `failed`, `disable`"
+        " (the receiver asked not to be called again), or `superseded`: recorded after"
+        " another process had taken the delivery over; kept for the record, it changed"
+        " neither the delivery nor the webhook's health."
+    )
     request: dict[str, Any]
     response: dict[str, Any] | None
     error: dict[str, str | None] | None
