@@ -25,6 +25,24 @@ from hookd.config import Settings
 if TYPE_CHECKING:
     from hookd.store import Store
 
+
+def _flags_show_no_type() -> None:
+    """Show flags (`--help`, `--dev/--no-dev`) without a `<bool>`: they take no value.
+
+    Typer 0.29 labels every option in the help panel with its type, flags included.
+    """
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+
+    def display(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    TyperOption.display_type_rich = display  # type: ignore[method-assign]
+
+
+_flags_show_no_type()
+
 app = typer.Typer(
     name="hookd",
     help="A self-hosted webhook service.",
@@ -150,17 +168,22 @@ def worker_command(
 
 @app.command()
 def migrate(db: DbOpt = None) -> None:
-    """Apply the schema migrations."""
-    from hookd.store import Store
+    """Apply the schema migrations (creating the schema in a new database)."""
+    from hookd.store.engine import open_engines
+    from hookd.store.migrate import migrated, revision, upgrade
 
     settings = settings_from(db=db)
 
-    async def main() -> None:
-        store = await Store.open(settings.db, migrate=True)
-        await store.close()
+    async def main() -> str:
+        engines = open_engines(settings.db)
+        try:
+            before = await revision(engines.write)
+            await upgrade(engines.write)
+            return migrated(before, await revision(engines.write))
+        finally:
+            await engines.dispose()
 
-    asyncio.run(main())
-    console.print(f"database at {_redact(settings.db)} is up to date")
+    console.print(f"{asyncio.run(main())}: {_redact(settings.db)}")
 
 
 @app.command("admin-key")
@@ -429,8 +452,13 @@ def send(
     data: Annotated[str, typer.Option(help="Event data as a JSON object.")] = "{}",
     app_ref: Annotated[str, typer.Option("--app", help="App id or uid.")] = "default",
     url: Annotated[
-        str, typer.Option(envvar="HOOKD_URL", help="hookd's URL.")
-    ] = "http://127.0.0.1:8000",
+        str | None,
+        typer.Option(
+            envvar="HOOKD_URL",
+            help="hookd's URL (default: http://$HOOKD_HOST:$HOOKD_PORT, else http://127.0.0.1:8000).",
+            show_default=False,
+        ),
+    ] = None,
     key: Annotated[
         str | None, typer.Option(envvar=["HOOKD_API_KEY", "HOOKD_ADMIN_KEY"], help="API key.")
     ] = None,
@@ -445,6 +473,9 @@ def send(
     if not key:
         console.print("[red]no API key:[/red] pass --key or set HOOKD_API_KEY")
         raise typer.Exit(2)
+    if url is None:
+        host, port = os.environ.get("HOOKD_HOST", "127.0.0.1"), os.environ.get("HOOKD_PORT", "8000")
+        url = f"http://{host}:{port}"
     body = json.dumps({"type": type, "data": payload}).encode()
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     if idempotency_key:

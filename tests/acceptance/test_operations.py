@@ -95,5 +95,5 @@ class TestCli:
         db = f"sqlite:///{tmp_path / 'fresh.db'}"
         done = self._run("migrate", "--db", db, env={}, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
-        assert "up to date" in done.stdout
+        assert "created database schema at revision" in done.stdout
         assert (tmp_path / "fresh.db").exists()

@@ -21,6 +21,26 @@ def alembic_config() -> Config:
     return cfg
 
 
+async def revision(engine: AsyncEngine) -> str | None:
+    """Return the database's schema revision, or None when it has no hookd schema yet."""
+
+    def current(sync_connection: Any) -> str | None:
+        heads = MigrationContext.configure(sync_connection).get_current_heads()
+        return max(heads) if heads else None
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(current)
+
+
+def migrated(before: str | None, after: str | None) -> str:
+    """Say what a migration did: created the schema, upgraded it, or found it up to date."""
+    if before is None:
+        return f"created database schema at revision {after}"
+    if before == after:
+        return f"database schema is up to date (revision {after})"
+    return f"upgraded database schema from revision {before} to {after}"
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Bring the database up to `revision`."""
     cfg = alembic_config()
