@@ -20,6 +20,10 @@ from tests.support.smtp import SmtpSink
 H = "/v1/apps/default"
 
 
+def parse(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
 def rfc3339(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
@@ -46,6 +50,10 @@ class TestRecoverAndCancel:
         assert r.json()["recovered"] == 1 and r.json()["webhook_id"] == webhook["id"]
         done = delivery_with_status(api, published["id"], "succeeded")
         assert [a["outcome"] for a in done["attempt_log"]][-1] == "succeeded"
+        # Recovered: the last error stays, and when it happened says it is old.
+        health = api.get(f"{H}/webhooks/{webhook['id']}").json()
+        assert health["failure_streak"] == 0 and health["last_error"] == "503 Service Unavailable"
+        assert since <= parse(health["last_error_at"]) < parse(health["last_success_at"])
         # Nothing left to recover; bad windows and unknown webhooks say what is wrong.
         again = api.post(f"{H}/webhooks/{webhook['id']}/recover", json={"since": rfc3339(since)})
         assert again.json()["recovered"] == 0
