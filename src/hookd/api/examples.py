@@ -261,7 +261,8 @@ OPERATIONS: dict[str, Doc] = {
         response={**WEBHOOK, "secret": SECRET},
     ),
     "listWebhooks": Doc(
-        "List the app's webhooks, oldest first, a page at a time.", response=_page(WEBHOOK)
+        "List the app's webhooks, a page at a time (`next_cursor` for the next).",
+        response=_page(WEBHOOK),
     ),
     "previewDraftWebhook": Doc(
         "Render the request an unsaved webhook would send; nothing is stored or sent.",
