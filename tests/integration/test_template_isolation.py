@@ -8,6 +8,7 @@ deliveries render, another app publishes, and its publishes stay fast.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from functools import partial
@@ -153,7 +154,7 @@ _SLEEP = partial(time.sleep, 30)
 _QUICK = partial(OutgoingRequest, "POST", "https://example.com/ok", {}, b"")
 
 
-class TestTimeLimit:
+class TestRenderProcesses:
     async def test_a_render_past_the_limit_is_killed_and_the_next_one_works(self) -> None:
         system = System(url="http://hookd.test", max_seconds=0.5)
         started = time.monotonic()
@@ -162,3 +163,21 @@ class TestTimeLimit:
         assert time.monotonic() - started < 0.5 + rendering.GRACE + 5  # start-up included
         after = await rendering.render(_QUICK, "app_limit", system)
         assert after.url == "https://example.com/ok"
+
+    async def test_a_slow_app_queues_only_so_long_and_others_render_meanwhile(self) -> None:
+        system = System(url="http://hookd.test", max_seconds=0.2, render_processes=2)
+        slow = partial(time.sleep, 0.15)  # within the limit, but slow: 1 s of queue is ~6
+        await rendering.render(slow, "app_slow", system)  # type: ignore[arg-type]
+        queued = [
+            asyncio.ensure_future(rendering.render(slow, "app_slow", system))  # type: ignore[arg-type]
+            for _ in range(12)
+        ]
+        await asyncio.sleep(0)  # let them all ask for their turn
+        started = time.monotonic()
+        other = await rendering.render(_QUICK, "app_other", system)
+        assert other.url == "https://example.com/ok"
+        assert time.monotonic() - started < 0.5  # not behind the slow app's queue
+        results = await asyncio.gather(*queued, return_exceptions=True)
+        refused = [r for r in results if isinstance(r, RenderError)]
+        assert 3 <= len(refused) <= 8, results
+        assert all("render slowly" in str(r) for r in refused)

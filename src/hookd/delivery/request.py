@@ -13,19 +13,21 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import orjson
 
 from hookd import __version__
-from hookd.config import Settings
 from hookd.domain import template
 from hookd.domain.envelope import envelope_from_raw, rfc3339
 from hookd.domain.models import MASK, Webhook
 from hookd.domain.secrets import is_secret_header
 from hookd.domain.signing import signature_headers
-from hookd.store.records import StoredEvent
+
+if TYPE_CHECKING:  # not at run time: render processes stay small (delivery/rendering.py)
+    from hookd.config import Settings
+    from hookd.store.records import StoredEvent
 
 USER_AGENT = f"hookd/{__version__}"
 BODYLESS_METHODS = frozenset({"GET", "DELETE"})
