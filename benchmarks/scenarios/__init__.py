@@ -3,6 +3,7 @@ saying how its figures are measured, and `async def run(bench) -> Outcome`.
 
     1 throughput   2 ingest   3 latency   4 fanout
     5 backlog      6 noisy    7 celery    8 postgres
+    9 hostile_template
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from benchmarks.scenarios import (
     backlog,
     celery,
     fanout,
+    hostile,
     ingest,
     latency,
     noisy,
@@ -29,6 +31,7 @@ SCENARIOS: dict[str, ModuleType] = {
     "noisy": noisy,
     "celery": celery,
     "postgres": postgres,
+    "hostile_template": hostile,
 }
 
 
