@@ -197,7 +197,10 @@ class _Process:
     def __init__(self) -> None:
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
-        code = "from hookd.delivery.rendering import _serve; _serve()"
+        # Lower its priority first: starting (the imports) should not compete with hookd either.
+        code = (
+            f"import os; os.nice({NICENESS}); from hookd.delivery.rendering import _serve; _serve()"
+        )
         try:
             self.proc = subprocess.Popen(  # noqa: S603 - this interpreter, fixed code
                 [sys.executable, "-c", code, str(to_child_r), str(from_child_w)],
@@ -341,8 +344,6 @@ def _serve() -> None:
     """Run in a render process: build each request sent, answer with it or an error."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops hookd, which stops us
     _without_the_store()
-    with contextlib.suppress(OSError):
-        os.nice(NICENESS)
     receive = Connection(int(sys.argv[1]), writable=False)
     send = Connection(int(sys.argv[2]), readable=False)
     with contextlib.suppress(EOFError, OSError):  # either pipe closed: hookd is gone
