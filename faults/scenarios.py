@@ -26,7 +26,7 @@ import orjson
 
 from faults.publisher import EVENT_TYPE, HEADERS, Published, publish
 from faults.rig import Hookd, Pg, Rig, Rx
-from faults.tally import Api, Row, answered_twice, tally
+from faults.tally import TARGET_DRAIN, Api, PairStats, Row, answered_twice, owed_at, tally
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ FULL = Sizes()
 QUICK = Sizes(
     kill9_events=400,
     kills=2,
-    workers_pause=12.0,  # still past a 10 s heartbeat, well inside a 60 s lease
+    workers_pause=16.0,  # past the 15 s request timeout and a 10 s heartbeat, inside a 60 s lease
     pg_outage=8.0,
     rx_outage=20.0,
     slow_seconds=8.0,
@@ -108,12 +108,16 @@ def _publishing(
 
 
 async def sqlite_kill9(ctx: Context) -> Row:
-    """kill -9 `hookd serve` on SQLite (its whole process group) at random points; restart."""
+    """kill -9 `hookd serve` on SQLite (its whole process group) at random points; restart.
+
+    The receiver answers 200 after 0.1-0.3 s, so each kill cuts requests in flight.
+    """
     s = ctx.sizes
     row = Row("sqlite-kill9")
     rig = ctx.rig(row.scenario)
     try:
         rx = rig.receiver()
+        await rx.mode("delay", low=0.1, high=0.3)  # so that a kill finds requests in flight
         serve = rig.hookd(f"sqlite:///{rig.workdir / 'hookd.db'}")
         webhooks = await _webhooks(ctx, serve.url, rx)
         seconds = s.kill9_events / s.kill9_rate
@@ -121,25 +125,46 @@ async def sqlite_kill9(ctx: Context) -> Row:
         publishing = _publishing(ctx, serve.url, row.scenario, s.kill9_rate, seconds)
         rng = random.Random(ctx.seed)
         moments = sorted(rng.uniform(0.15, 0.85) * seconds for _ in range(s.kills))
-        restarts = []
+        kills: list[tuple[float, float]] = []  # (killed, up again), wall clock
         for moment in moments:
             await _at(began + moment)
             await _off_loop(lambda: rig.kill(serve))
-            t0 = time.monotonic()
+            killed = time.time()
             await _off_loop(lambda: rig.restart(serve))
-            restarts.append(time.monotonic() - t0)
+            kills.append((killed, time.time()))
         fault_end = time.time()
         published = await publishing
         row.notes.append(
             f"{s.kills} kills at {', '.join(f'{m:.1f}' for m in moments)} s of {seconds:.0f} s; "
-            f"restarts took {', '.join(f'{r:.1f}' for r in restarts)} s"
+            f"restarts took {', '.join(f'{up - k:.1f}' for k, up in kills)} s"
         )
-        return await tally(
+        await tally(
             row, rx, Api(ctx.session, serve.url), webhooks, published, fault_end,
             wait=s.drain_wait,
         )  # fmt: skip
+        _owed_at_kills(row, await rx.pairs(), published, list(webhooks.values()), kills)
+        return row
     finally:
         rig.close()
+
+
+def _owed_at_kills(
+    row: Row,
+    pairs: PairStats,
+    published: Published,
+    paths: list[str],
+    kills: list[tuple[float, float]],
+) -> None:
+    """Check that what was owed at each kill arrived within 10 s of the restart."""
+    after = [owed_at(pairs, published, paths, killed, up) for killed, up in kills]
+    row.notes.append(
+        "what was owed at each kill arrived "
+        + ", ".join("never" if a is None else f"{a:.1f} s" for a in after)
+        + " after the restart"
+    )
+    row.checks["owed at a kill done <= 10 s after the restart"] = all(
+        a is not None and a <= TARGET_DRAIN for a in after
+    )
 
 
 async def pg_workers_kill(ctx: Context) -> Row:
@@ -166,9 +191,12 @@ async def pg_workers_kill(ctx: Context) -> Row:
         publishing = _publishing(ctx, serve.url, row.scenario, s.workers_rate, seconds)
         await _at(began + lead * 0.5)
         await _off_loop(lambda: rig.kill(workers[0]))
+        killed = time.time()
         await _off_loop(lambda: rig.restart(workers[0]))
+        kills = [(killed, time.time())]
         await _at(began + lead)
         rig.signal(workers[1], signal.SIGSTOP)
+        stopped = time.time()
         await _at(began + lead + s.workers_pause)
         rig.signal(workers[1], signal.SIGCONT)
         fault_end = time.time()
@@ -177,10 +205,19 @@ async def pg_workers_kill(ctx: Context) -> Row:
             f"worker 1 killed at {lead * 0.5:.0f} s and restarted; worker 2 stopped "
             f"{lead:.0f}-{lead + s.workers_pause:.0f} s"
         )
-        return await tally(
+        await tally(
             row, rx, Api(ctx.session, serve.url), webhooks, published, fault_end,
             wait=s.drain_wait,
         )  # fmt: skip
+        pairs = await rx.pairs()
+        paths = list(webhooks.values())
+        _owed_at_kills(row, pairs, published, paths, kills)
+        frozen = owed_at(pairs, published, paths, stopped, stopped)
+        when = "never" if frozen is None else f"{frozen:.1f} s after it"
+        if frozen is not None and frozen < s.workers_pause:
+            when += ", while the worker was still stopped"
+        row.notes.append(f"what was owed at the SIGSTOP arrived {when}")
+        return row
     finally:
         rig.close()
         await _off_loop(pg.close)

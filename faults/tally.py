@@ -81,6 +81,25 @@ async def received(rx: Rx, expected: set[str], seconds: float) -> PairStats:
         await asyncio.sleep(0.25)
 
 
+def owed_at(
+    pairs: PairStats, published: Published, paths: list[str], moment: float, since: float
+) -> float | None:
+    """Return how long after `since` the last pair owed at `moment` arrived (None: one never did).
+
+    Owed at `moment`: its event had its 202 by then, and it had not arrived yet.
+    """
+    latest = since
+    for event_id, accepted_at in published.accepted.items():
+        if accepted_at > moment:
+            continue
+        for path in paths:
+            pair = pairs.get(f"{path}|{event_id}")
+            if pair is None or not pair.answered:
+                return None
+            latest = max(latest, pair.answered_first)
+    return latest - since
+
+
 def answered_twice(pairs: PairStats) -> int:
     """Count requests beyond the first that no abandoned (timed-out, cut) request explains."""
     return sum(max(0, p.requests - 1 - p.abandoned) for p in pairs.values())
@@ -149,9 +168,13 @@ async def tally(
     row.unique, row.lost = len(got), len(expected - got)
     row.duplicates = sum(p.requests - 1 for p in pairs.values())
     start = max(fault_end, published.last_accept)
-    if not row.lost and got:
+    if got:
         # A request the receiver never answered (it hung up, or hung) has not arrived yet.
-        row.drain = max(0.0, max(pairs[k].answered_first or pairs[k].first for k in got) - start)
+        drain = max(0.0, max(pairs[k].answered_first or pairs[k].first for k in got) - start)
+        if row.lost:
+            row.notes.append(f"the {len(got):,} pairs that arrived drained in {drain:.1f} s")
+        else:
+            row.drain = drain
     row.notes.append(
         f"{published.given_up} publishes given up; other answers: "
         + (", ".join(f"{n} x {k}" for k, n in published.answers.most_common()) or "none")
