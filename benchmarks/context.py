@@ -47,6 +47,8 @@ class Sizes:
     backlog: int = 1_000_000
     backlog_window: int = 100_000  # deliveries timed out of the backlog
     celery_tasks: int = 20_000
+    sustained_max_seconds: float = 20.0  # scenario 10: publishing and delivering flat out
+    sustained_seconds: float = 60.0  # scenario 10: publishing at half that rate
     time_limit: float = 180.0  # upper bound of any one measured phase, seconds
 
 
@@ -63,6 +65,8 @@ QUICK = Sizes(
     backlog=20_000,
     backlog_window=5_000,
     celery_tasks=500,
+    sustained_max_seconds=3.0,
+    sustained_seconds=3.0,
     time_limit=30.0,
 )
 

@@ -24,9 +24,8 @@ BASE_SETTINGS = {
     "DEV": "1",  # webhooks on http://127.0.0.1
     "LOG_LEVEL": "warning",
     "ADMIN_KEY": ADMIN_KEY,
-    # `hookd serve` delivers with itself and one `hookd worker` child: one
-    # process per core of this 2-core machine (docs/deployment.md).
-    "DELIVERY_PROCESSES": str(min(2, os.cpu_count() or 1)),
+    # Nothing else: figures are for hookd's defaults (HOOKD_DELIVERY_PROCESSES
+    # is one per usable core). A scenario that sets a knob names it in its rows.
 }
 
 

@@ -3,7 +3,7 @@ saying how its figures are measured, and `async def run(bench) -> Outcome`.
 
     1 throughput   2 ingest   3 latency   4 fanout
     5 backlog      6 noisy    7 celery    8 postgres
-    9 hostile_template
+    9 hostile_template   10 sustained
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from benchmarks.scenarios import (
     latency,
     noisy,
     postgres,
+    sustained,
     throughput,
 )
 
@@ -32,6 +33,7 @@ SCENARIOS: dict[str, ModuleType] = {
     "celery": celery,
     "postgres": postgres,
     "hostile_template": hostile,
+    "sustained": sustained,
 }
 
 

@@ -2,10 +2,10 @@
 
 50,000 events are published (in batches of 1,000, while no worker runs) to
 10 signed webhooks, one event type each, so 50,000 deliveries are due. Then
-one `hookd serve` (on PostgreSQL: two `hookd worker`) starts and drains them;
-on SQLite it delivers with two processes (HOOKD_DELIVERY_PROCESSES=2, one per
-core; the harness sets it for every `hookd serve` with a worker, and counts
-the child's CPU with its parent's).
+one `hookd serve` with default settings (on PostgreSQL: two `hookd worker`)
+starts and drains them; it delivers with one process per usable core (the
+default HOOKD_DELIVERY_PROCESSES: on 2 cores, serve and one child, whose CPU
+is counted with its parent's).
 The rate is deliveries received by the sink from its first to its last
 receipt. The baseline posts the same number of standard envelopes to the same
 sink from a plain aiohttp+uvloop client with no persistence, at one delivery
