@@ -1,7 +1,8 @@
 """More delivery processes beside `hookd serve` (`HOOKD_DELIVERY_PROCESSES`).
 
-One Python process delivers on one core. With `HOOKD_DELIVERY_PROCESSES=N`,
-`hookd serve` keeps its own worker and starts N-1 `hookd worker --follow-parent`
+One Python process delivers on one core. With `HOOKD_DELIVERY_PROCESSES=N`
+(default: the usable cores, `os.sched_getaffinity`), `hookd serve` keeps its
+own worker beside the API and starts N-1 `hookd worker --follow-parent`
 children on the same database (SQLite's WAL and `BEGIN IMMEDIATE`, or
 PostgreSQL's `SKIP LOCKED`, keep their claims apart):
 
