@@ -392,6 +392,7 @@ def test_no_answer_is_a_500(fuzz: Fuzz, target: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # about two minutes on 2 cores; the suite's 120 s is per test
 def test_soak(fuzz: Fuzz) -> None:
     before = fuzz.sent
     for target, run in RUNS.items():
