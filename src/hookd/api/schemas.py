@@ -163,6 +163,7 @@ _NULLABLE = frozenset(
         "disable_after_seconds",
         "rate_limit",
         "batch_interval",
+        "ordering_key",
     }
 )
 
@@ -204,6 +205,19 @@ class WebhookIn(Strict):
     batch_max_events: int | None = Field(default=None, description="Events per batch at most.")
     batch_interval: float | None = Field(
         default=None, description="Seconds between automatic flushes; null: on command only."
+    )
+    ordering: str | None = Field(
+        default=None,
+        description="none (default), or fifo: one delivery at a time per line, in publish"
+        " order; a failing one holds those behind it until it succeeds, is cancelled or"
+        " fails for good.",
+        json_schema_extra={"enum": ["none", "fifo"]},
+    )
+    ordering_key: str | None = Field(
+        default=None,
+        max_length=500,
+        description="With fifo: the line an event joins, e.g. `${order.id}` (field paths"
+        " only); lines flow in parallel. Absent: the whole webhook is one line.",
     )
 
     def fields(self) -> dict[str, Any]:
@@ -277,6 +291,8 @@ class WebhookOut(BaseModel):
     batch_max_events: int
     batch_interval: float | None
     next_flush_at: str | None
+    ordering: str = Field(default="none", description="none or fifo.")
+    ordering_key: str | None = Field(default=None, description="With fifo: the line template.")
     created_at: str
     updated_at: str
 
@@ -318,6 +334,8 @@ class WebhookOut(BaseModel):
             batch_max_events=wh.batch_max_events,
             batch_interval=wh.batch_interval,
             next_flush_at=_time(wh.next_flush_at),
+            ordering=wh.ordering,
+            ordering_key=wh.ordering_key,
             created_at=rfc3339(wh.created_at),
             updated_at=rfc3339(wh.updated_at),
         )
@@ -484,6 +502,9 @@ class DeliveryOut(BaseModel):
     next_attempt_at: str | None
     last_error: str | None
     last_status_code: int | None
+    ordering_key: str | None = Field(
+        default=None, description="A fifo webhook's delivery: the line it waits in."
+    )
     created_at: str
     updated_at: str
 
@@ -501,6 +522,7 @@ class DeliveryOut(BaseModel):
             next_attempt_at=rfc3339(d.next_attempt_at) if waiting else None,
             last_error=d.last_error,
             last_status_code=d.last_status_code,
+            ordering_key=d.ordering_key,
             created_at=rfc3339(d.created_at),
             updated_at=rfc3339(d.updated_at),
         )

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from hookd.domain import signing
 from hookd.domain.matching import is_event_type_name
 from hookd.domain.models import DEFAULT_MAX_IN_FLIGHT
+from hookd.domain.ordering import ORDERINGS
 from hookd.domain.secrets import is_secret_header
 from hookd.service.webhooks import BATCH_ORDERS, CONTENT_TYPES, METHODS, MODES
 
@@ -178,6 +179,10 @@ class WebhookSpec(_Strict):
     batch_max_events: int = 100
     batch_interval: float | None = Field(
         default=None, description="Seconds between automatic flushes; null: on command only."
+    )
+    ordering: str = _enum(ORDERINGS, "none, or fifo: one at a time per line, in publish order.")
+    ordering_key: str | None = Field(
+        default=None, description="With fifo: the line an event joins, e.g. ${order.id}."
     )
 
 

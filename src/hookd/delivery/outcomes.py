@@ -66,4 +66,5 @@ def settle(
         event_id=claimed.event.id,
         event_type=claimed.event.type,
         operational=is_operational(claimed.event.type, claimed.event.idempotency_key),
+        ordered=claimed.webhook.ordering == "fifo",
     )

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 
 from hookd.domain.health import Limits
+from hookd.domain.models import FINISHED
 from hookd.metrics import RECORD_ERRORS
 from hookd.store import Store
 from hookd.store.deliveries import DEFAULT_LIMITS
@@ -108,6 +109,8 @@ class Recorder:
                     written.set_result(None)
             if incidents and self._on_incidents is not None:
                 self._on_incidents(incidents)
+            if any(r.ordered and r.status in FINISHED for r, _ in pending):
+                self._store.new_work()  # the next in a FIFO line is due now
             await self._settle_batches([record for record, _ in pending])
             pending = []
 

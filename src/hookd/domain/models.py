@@ -102,6 +102,9 @@ class Webhook:
     disabled_reason: str | None = None
     failure_streak: int = 0
     last_error_at: float | None = None  # when last_error was set (it stays after recovery)
+    # ordered delivery (domain/ordering.py): none | fifo, and the key of its lines
+    ordering: str = "none"
+    ordering_key: str | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
     # request shaping
@@ -154,6 +157,7 @@ class Delivery:
     last_status_code: int | None = None
     kind: str = "event"  # event | batch
     batch_id: str | None = None  # a queued delivery: the batch that carried it
+    ordering_key: str | None = None  # a FIFO webhook's: the line it waits in
 
 
 @dataclass(frozen=True, slots=True)

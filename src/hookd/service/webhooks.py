@@ -11,7 +11,7 @@ from hookd import ids
 from hookd.config import Settings
 from hookd.delivery import batching
 from hookd.domain import filter as filters
-from hookd.domain import signing, template
+from hookd.domain import ordering, signing, template
 from hookd.domain.matching import is_event_type_name, is_pattern
 from hookd.domain.models import MASK, App, OldSecret, Webhook
 from hookd.domain.secrets import is_secret_header
@@ -81,6 +81,8 @@ class WebhookService:
                 else v
                 for k, v in changes["headers"].items()
             }
+        if changes.get("ordering") in ("none", None) and "ordering" in changes:
+            changes.setdefault("ordering_key", None)  # unordered: its lines go with it
         merged.update(changes)
         checked = await self._check(app, merged)
         wanted = {k: checked[k] for k in changes if k in checked}
@@ -171,6 +173,7 @@ class WebhookService:
         out["enabled"] = bool(fields.get("enabled", True))
         out.update(_check_limits(fields))
         out.update(_check_batching(fields))
+        out.update(_check_ordering(fields, out["mode"]))
         return out
 
     def _check_url(self, url: object) -> str:
@@ -224,6 +227,8 @@ _EDITABLE = (
     "batch_order",
     "batch_max_events",
     "batch_interval",
+    "ordering",
+    "ordering_key",
     "name",
     "description",
     "url",
@@ -366,6 +371,28 @@ def _check_limits(fields: dict[str, Any]) -> dict[str, Any]:
         "max_in_flight": 10 if in_flight is None else in_flight,
         "rate_limit": _number(fields, "rate_limit", 0.001, 1e6, integer=False),
     }
+
+
+def _check_ordering(fields: dict[str, Any], mode: str) -> dict[str, Any]:
+    """Check `ordering` (none | fifo) and the key template of its lines."""
+    order = fields.get("ordering") or "none"
+    if order not in ordering.ORDERINGS:
+        raise Invalid("ordering", f"must be one of {', '.join(ordering.ORDERINGS)}")
+    if order == "fifo" and mode == "queued":
+        raise Invalid("ordering", "fifo does not combine with mode queued (batches keep order)")
+    key = fields.get("ordering_key")
+    if key in (None, ""):
+        key = None
+    elif not isinstance(key, str):
+        raise Invalid("ordering_key", "must be a string such as ${order.id}")
+    elif order != "fifo":
+        raise Invalid("ordering_key", 'needs "ordering": "fifo"')
+    else:
+        try:
+            ordering.compile_key(key)
+        except ordering.OrderingError as exc:
+            raise Invalid("ordering_key", str(exc)) from exc
+    return {"ordering": order, "ordering_key": key}
 
 
 def _check_batching(fields: dict[str, Any]) -> dict[str, Any]:

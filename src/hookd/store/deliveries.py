@@ -17,7 +17,7 @@ from hookd.store import direct, health, rows
 from hookd.store.batches import carried_events, claimed_batches
 from hookd.store.engine import Engines
 from hookd.store.health import Incident
-from hookd.store.notify import notify
+from hookd.store.notify import notify, notify_in
 from hookd.store.records import AttemptRecord, Claimed, DeliveryDetail, Page, StoredEvent
 from hookd.store.tables import DUE, attempts, deliveries
 
@@ -232,13 +232,24 @@ WITH RECURSIVE hooks(id) AS (
 SELECT hooks.id, (
     SELECT MIN(next_attempt_at) FROM deliveries
     WHERE deliveries.webhook_id = hooks.id AND {DUE}
-)
+), webhooks.ordering
 FROM hooks JOIN webhooks ON webhooks.id = hooks.id
 WHERE webhooks.enabled = ?
 """  # noqa: S608 (constants only)
 _DUE_OF_WEBHOOK = (
     f"SELECT id FROM deliveries WHERE webhook_id = ? AND {DUE}"  # noqa: S608
     " AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?"
+)
+
+
+# A FIFO webhook's due deliveries: the heads of its lines (the oldest unfinished
+# delivery of each ordering key), when due. A head being sent holds its line.
+# The conditions match ix_deliveries_fifo's, so the lines are read from it.
+_UNFINISHED_IN_LINE = "status IN ('pending', 'sending') AND ordering_key IS NOT NULL"
+_HEADS_OF_WEBHOOK = (
+    "SELECT id FROM deliveries WHERE id IN (SELECT MIN(id) FROM deliveries"  # noqa: S608
+    f" WHERE webhook_id = ? AND {_UNFINISHED_IN_LINE} GROUP BY ordering_key)"
+    f" AND {_UNFINISHED_IN_LINE} AND next_attempt_at <= ? ORDER BY id LIMIT ?"
 )
 
 
@@ -280,31 +291,38 @@ def _claim(
 ) -> Found | None:
     """Pick and mark due deliveries; return them with their events and webhooks (as rows)."""
     due = sorted(
-        (due_at, webhook_id)
-        for webhook_id, due_at in tx.rows(_WEBHOOKS_WITH_WORK, (True,))
+        (due_at, webhook_id, ordering == "fifo")
+        for webhook_id, due_at, ordering in tx.rows(_WEBHOOKS_WITH_WORK, (True,))
         if due_at is not None and due_at <= now
     )
     picked: list[Any] = []
+    heads = _HEADS_OF_WEBHOOK
     if tx.dialect == "postgresql":
+        heads += " FOR UPDATE SKIP LOCKED"
         # Each webhook's take is its room within what the limit leaves, as below;
         # a webhook owed fewer than its take leaves the rest for the next claim.
         chosen: list[tuple[str, int]] = []
         left = limit
-        for _, webhook_id in due:
+        for _, webhook_id, fifo in due:
             take = min(rooms.of(webhook_id), left)
-            if take > 0:
+            if take > 0 and fifo:
+                found = [r[0] for r in tx.rows(heads, (webhook_id, now, take))]
+                picked += found
+                left -= len(found)
+            elif take > 0:
                 chosen.append((webhook_id, take))
                 left -= take
             if left <= 0:
                 break
         if chosen:
             params = ([w for w, _ in chosen], [t for _, t in chosen], now)
-            picked = [r[0] for r in tx.rows(_DUE_OF_WEBHOOKS_PG, params)]
+            picked += [r[0] for r in tx.rows(_DUE_OF_WEBHOOKS_PG, params)]
     else:
-        for _, webhook_id in due:
+        for _, webhook_id, fifo in due:
             take = min(rooms.of(webhook_id), limit - len(picked))
             if take > 0:
-                picked += [r[0] for r in tx.rows(_DUE_OF_WEBHOOK, (webhook_id, now, take))]
+                query = heads if fifo else _DUE_OF_WEBHOOK
+                picked += [r[0] for r in tx.rows(query, (webhook_id, now, take))]
             if len(picked) >= limit:
                 break
     if not picked:
@@ -370,6 +388,8 @@ def _record(
             for r in current
         ],
     )
+    if any(r.ordered and r.status in FINISHED for r in current):
+        notify_in(tx)  # the next in a FIFO line is due: wake other processes' workers
     loaded = health.load(tx, current)
     return health.apply(tx, current, loaded, now=now, limits=limits, mail=mail)
 

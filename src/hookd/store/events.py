@@ -13,12 +13,14 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
 
 from hookd import ids
+from hookd.domain import ordering
 from hookd.domain.models import DeliveryStatus, Webhook
 from hookd.store import direct, rows
 from hookd.store.engine import Engines
@@ -96,7 +98,7 @@ class EventRepository:
             version,
             *direct.columns(made.events, 8),
             *direct.columns(made.fanouts, 4),
-            *direct.columns(made.deliveries, 8),
+            *direct.columns(made.deliveries, 9),
             CHANNEL,
             made.notify,
         )
@@ -164,6 +166,7 @@ _INSERT_DELIVERY = direct.bulk_insert(
         "next_attempt_at",
         "created_at",
         "updated_at",
+        "ordering_key",
     ),
 )
 
@@ -211,9 +214,11 @@ class _Plan:
         """Return the rows these events make, given who is subscribed (no I/O)."""
         app_id, now = self.app_id, self.now
         made = _Rows()
-        # By type: the webhooks whose deliveries wait for a batch flush (store/batches.py).
+        # By type: the webhooks whose deliveries wait for a batch flush (store/batches.py),
+        # and the FIFO webhooks' ordering keys.
         queued_of: dict[str, set[str]] = {}
-        owed: list[tuple[str, str, str]] = []  # (webhook id, event id, state)
+        keys_of: dict[str, dict[str, str]] = {}
+        owed: list[Owed] = []
         seen: dict[str, Published] = {}
         event_ids = iter(ids.new_ids("evt", len(self.new), now))
         for item in self.new:
@@ -241,16 +246,28 @@ class _Plan:
                     queued = queued_of[item.type] = {
                         t.webhook_id for t in subscribed if t.mode == "queued"
                     }
+                    keys_of[item.type] = {
+                        t.webhook_id: t.ordering_key
+                        for t in subscribed
+                        if t.ordering_key is not None
+                    }
+                keys = keys_of[item.type]
                 owed.extend(
-                    (webhook_id, stored.id, QUEUED if webhook_id in queued else PENDING)
+                    (
+                        webhook_id,
+                        stored.id,
+                        QUEUED if webhook_id in queued else PENDING,
+                        now,
+                        line_of(keys.get(webhook_id), item.data_json),
+                    )
                     for webhook_id in chosen
                 )
             published = Published(stored, len(chosen), False)
             if key:
                 seen[key] = published
             made.out.append(published)
-        made.deliveries = delivery_rows(app_id, [(w, e, s, now) for w, e, s in owed], now)
-        made.notify = any(state == PENDING for _, _, state in owed)
+        made.deliveries = delivery_rows(app_id, owed, now)
+        made.notify = any(o[2] == PENDING for o in owed)
         return made
 
 
@@ -265,28 +282,39 @@ class _Rows:
     notify: bool = False  # some deliveries are pending: wake the workers
 
 
-def insert_deliveries(
-    tx: direct.Tx, app_id: str, owed: Sequence[tuple[str, str, str, float]], created_at: float
-) -> None:
-    """Insert deliveries: (webhook id, event id, status, next attempt at) each.
+# A delivery owed: (webhook id, event id, status, next attempt at, ordering key or None).
+Owed = tuple[str, str, str, float, str | None]
 
-    Wakes workers in other processes at COMMIT when any is pending.
-    """
+
+def line_of(key_template: str | None, data_json: str) -> str | None:
+    """Return the FIFO line a delivery joins (None: its webhook has no order)."""
+    if key_template is None:
+        return None
+    return compiled_key(key_template).render(data_json) if key_template else ""
+
+
+@lru_cache(maxsize=256)
+def compiled_key(source: str) -> ordering.KeyTemplate:
+    return ordering.compile_key(source)
+
+
+def insert_deliveries(tx: direct.Tx, app_id: str, owed: Sequence[Owed], created_at: float) -> None:
+    """Insert deliveries (`Owed` each); wakes other processes' workers at COMMIT if any is due."""
     tx.each(_INSERT_DELIVERY, delivery_rows(app_id, owed, created_at))
-    if any(state == PENDING for _, _, state, _ in owed):
+    if any(o[2] == PENDING for o in owed):
         notify_in(tx)
 
 
-def delivery_rows(
-    app_id: str, owed: Sequence[tuple[str, str, str, float]], created_at: float
-) -> list[tuple[Any, ...]]:
-    """Return the rows of new deliveries: (webhook id, event id, status, next attempt at) each."""
+def delivery_rows(app_id: str, owed: Sequence[Owed], created_at: float) -> list[tuple[Any, ...]]:
+    """Return the rows of new deliveries, in `_INSERT_DELIVERY`'s column order."""
     if not owed:
         return []
     delivery_ids = ids.new_ids("dlv", len(owed), created_at)
     return [
-        (delivery_id, app_id, webhook_id, event_id, state, due, created_at, created_at)
-        for delivery_id, (webhook_id, event_id, state, due) in zip(delivery_ids, owed, strict=True)
+        (delivery_id, app_id, webhook_id, event_id, state, due, created_at, created_at, line)
+        for delivery_id, (webhook_id, event_id, state, due, line) in zip(
+            delivery_ids, owed, strict=True
+        )
     ]
 
 

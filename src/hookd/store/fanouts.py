@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from hookd.domain.models import PARKED_AT
 from hookd.store import direct
 from hookd.store.engine import Engines
-from hookd.store.events import PENDING, QUEUED, insert_deliveries
+from hookd.store.events import PENDING, QUEUED, Owed, insert_deliveries, line_of
 from hookd.store.tables import fanouts
 
 # Webhooks one transaction makes deliveries for at most (~9 µs each on SQLite):
@@ -80,21 +80,27 @@ def _expand(tx: direct.Tx, most: int) -> int:
         among, params = tx.among(sorted(chunk))
         share = " ORDER BY id FOR SHARE" if postgres else ""
         state = {
-            webhook_id: (enabled, mode)
-            for webhook_id, enabled, mode in tx.rows(
-                f"SELECT id, enabled, mode FROM webhooks WHERE id{among}{share}",  # noqa: S608
+            webhook_id: (enabled, mode, (key or "") if ordering == "fifo" else None)
+            for webhook_id, enabled, mode, ordering, key in tx.rows(
+                "SELECT id, enabled, mode, ordering, ordering_key FROM webhooks"  # noqa: S608
+                f" WHERE id{among}{share}",
                 params,
             )
         }
-        owed: list[tuple[str, str, str, float]] = []
+        data_json: str | None = None
+        owed: list[Owed] = []
         for webhook_id in chunk:
             if webhook_id not in state:
                 continue  # deleted since the publish
-            enabled, mode = state[webhook_id]
+            enabled, mode, key = state[webhook_id]
+            if key and data_json is None:
+                [(data_json,)] = tx.rows("SELECT data FROM events WHERE id = ?", (event_id,))
+            line = line_of(key, data_json or "{}")
             if mode == "queued":
-                owed.append((webhook_id, event_id, QUEUED, created_at))
+                owed.append((webhook_id, event_id, QUEUED, created_at, line))
             else:
-                owed.append((webhook_id, event_id, PENDING, created_at if enabled else PARKED_AT))
+                due = created_at if enabled else PARKED_AT
+                owed.append((webhook_id, event_id, PENDING, due, line))
         insert_deliveries(tx, app_id, owed, created_at)
         if rest:
             tx.count(

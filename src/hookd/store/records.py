@@ -45,6 +45,7 @@ class FanoutTarget:
     webhook_id: str
     filter: dict[str, Any] | None
     mode: str = "immediate"  # queued: its deliveries wait for a batch flush
+    ordering_key: str | None = None  # FIFO: the key template ('' one line); None: no order
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,7 @@ class AttemptRecord:
     event_type: str | None = None
     operational: bool = False  # it delivers an operational event: it raises none itself
     counts: bool = True  # False for test sends: they leave the webhook's health alone
+    ordered: bool = False  # its webhook is FIFO: once it is done, the next in line is due
 
 
 @dataclass(frozen=True, slots=True)

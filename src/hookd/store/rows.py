@@ -82,6 +82,8 @@ def webhook(row: Row[Any]) -> Webhook:
         mail_exceptions_to=row.mail_exceptions_to,
         last_error=row.last_error,
         last_error_at=row.last_error_at,
+        ordering=row.ordering,
+        ordering_key=row.ordering_key,
         disabled_reason=row.disabled_reason,
         failure_streak=row.failure_streak,
         created_at=row.created_at,
@@ -187,6 +189,7 @@ def delivery_from_values(row: Any) -> Delivery:
         last_status_code=row["last_status_code"],
         kind=row.get("kind") or "event",
         batch_id=row.get("batch_id"),
+        ordering_key=row.get("ordering_key"),
     )
 
 

@@ -33,7 +33,8 @@ MOST_KEPT = 10_000
 
 _VERSION = "SELECT version FROM subscriptions WHERE id = 1"
 _TARGETS = (
-    "SELECT webhook_events.pattern, webhooks.id, webhooks.filter, webhooks.mode"
+    "SELECT webhook_events.pattern, webhooks.id, webhooks.filter, webhooks.mode,"
+    " webhooks.ordering, webhooks.ordering_key"
     " FROM webhook_events JOIN webhooks ON webhooks.id = webhook_events.webhook_id"
     " WHERE webhook_events.app_id = ? AND webhooks.enabled = ? AND webhook_events.pattern"
 )
@@ -96,10 +97,15 @@ def _read(tx: direct.Tx, app_id: str, types: Iterable[str]) -> Targets:
             wanted.setdefault(pattern, []).append(event_type)
     among, params = tx.among(sorted(wanted))
     by_type: dict[str, dict[str, FanoutTarget]] = {}
-    for pattern, webhook_id, filter_json, mode in tx.rows(
+    for pattern, webhook_id, filter_json, mode, ordering, key in tx.rows(
         _TARGETS + among, (app_id, True, *params)
     ):
-        target = FanoutTarget(webhook_id, orjson.loads(filter_json) if filter_json else None, mode)
+        target = FanoutTarget(
+            webhook_id,
+            orjson.loads(filter_json) if filter_json else None,
+            mode,
+            (key or "") if ordering == "fifo" else None,
+        )
         for event_type in wanted[pattern]:
             by_type.setdefault(event_type, {})[webhook_id] = target
     return {t: sorted(found.values(), key=lambda x: x.webhook_id) for t, found in by_type.items()}

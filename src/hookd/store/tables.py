@@ -174,6 +174,9 @@ webhooks = sa.Table(
     sa.Column("batch_interval", Time),  # seconds; None: only flush on command
     sa.Column("next_flush_at", Time),
     sa.Column("last_error_at", Time),  # when last_error was last set
+    # Ordered delivery (migration 0010): none | fifo, and the key template of its lines
+    sa.Column("ordering", sa.String(8), nullable=False, server_default="none"),
+    sa.Column("ordering_key", sa.Text),
     sa.Index("ix_webhooks_app_id_id", "app_id", "id"),
 )
 
@@ -271,6 +274,8 @@ deliveries = sa.Table(
     sa.Column("updated_at", Time, nullable=False),
     # For `sending`: the workers row whose process holds the lease (migration 0009).
     sa.Column("lease_owner", sa.String(40)),
+    # A FIFO webhook's delivery: the line it waits in ('' for one line; NULL: no order).
+    sa.Column("ordering_key", sa.String(200)),
     # A webhook's due deliveries in order: claims fill each lane (migration 0003),
     # and the pending count reads it (ix_deliveries_due went in 0004).
     sa.Index(
@@ -283,6 +288,14 @@ deliveries = sa.Table(
     sa.Index("ix_deliveries_app_id_id", "app_id", "id"),
     sa.Index("ix_deliveries_webhook_id_id", "webhook_id", "id"),
     sa.Index("ix_deliveries_event_id", "event_id"),
+    sa.Index(
+        "ix_deliveries_fifo",
+        "webhook_id",
+        "ordering_key",
+        "id",
+        sqlite_where=sa.text("status IN ('pending', 'sending') AND ordering_key IS NOT NULL"),
+        postgresql_where=sa.text("status IN ('pending', 'sending') AND ordering_key IS NOT NULL"),
+    ),
     sa.Index(
         "ix_deliveries_lease_owner",
         "lease_owner",
