@@ -192,3 +192,18 @@ class TestValidation:
         r = api.patch(f"{H}/webhooks/{webhook['id']}", json={"ordering": "none"})
         assert r.status_code == 200, r.text
         assert (r.json()["ordering"], r.json()["ordering_key"]) == ("none", None)
+
+
+class TestSwitching:
+    def test_deliveries_owed_before_a_switch_to_fifo_join_one_line(
+        self, api: httpx.Client, receiver: Receiver
+    ) -> None:
+        receiver.default = Reply(200, delay=0.2)
+        webhook = create_webhook(api, receiver.url + "/later", max_in_flight=1)
+        publish(api, [{"type": "job.success", "data": {"n": n}} for n in range(6)])
+        receiver.wait_for(1, timeout=10)
+        r = api.patch(f"{H}/webhooks/{webhook['id']}", json={"ordering": "fifo"})
+        assert r.status_code == 200, r.text
+        # None is left behind outside every line: all are delivered, in order.
+        all_done(api, webhook["id"], {"succeeded": 6})
+        assert [d["n"] for d in answered(receiver)] == list(range(6))

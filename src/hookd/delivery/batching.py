@@ -80,6 +80,8 @@ class Scheduler(Loop):
         """Flush what is due now; return the batches made."""
         made = 0
         now = time.time()
+        # Deliveries a publish made from settings read just before a switch to fifo.
+        await self._store.deliveries.line_up(changed_since=now - STRAGGLER_SECONDS)
         for due in await self._store.batches.due(now):
             later = _after(due, now)
             if not await self._store.batches.book(due, later):

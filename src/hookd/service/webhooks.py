@@ -97,6 +97,10 @@ class WebhookService:
         updated = await self._store.webhooks.update(app.id, webhook_id, wanted, now)
         if updated is None:
             raise NotFound(f"webhook {webhook_id!r} not found")
+        if updated.ordering == "fifo" and current.ordering != "fifo":
+            # What it was owed before joins one line, in order (the scheduler
+            # catches what a racing publish makes from the old settings).
+            await self._store.deliveries.line_up(changed_since=now)
         if current.mode == "queued" and updated.mode != "queued":
             # What waited for a flush goes now, in the batches it was queued for.
             await batching.flush_webhook(self._store, webhook_id)

@@ -196,6 +196,17 @@ class DeliveryRepository:
             )
         return token if result.rowcount else None
 
+    async def line_up(self, *, changed_since: float) -> int:
+        """Put unordered unfinished deliveries of FIFO webhooks into one line, in order.
+
+        For webhooks switched to `fifo` since `changed_since` (their `updated_at`):
+        what was owed before the switch, and what a publish racing the switch made
+        from the old settings, joins the line `''` (a claim takes only lines' heads).
+        """
+        async with self._db.write.begin() as conn:
+            result = await conn.execute(sa.text(_LINE_UP), {"since": changed_since})
+        return int(result.rowcount or 0)
+
     async def count_pending(self) -> int:
         query = sa.select(sa.func.count()).where(_DUE, deliveries.c.next_attempt_at < PARKED_AT)
         async with self._db.read.connect() as conn:
@@ -250,6 +261,13 @@ _HEADS_OF_WEBHOOK = (
     "SELECT id FROM deliveries WHERE id IN (SELECT MIN(id) FROM deliveries"  # noqa: S608
     f" WHERE webhook_id = ? AND {_UNFINISHED_IN_LINE} GROUP BY ordering_key)"
     f" AND {_UNFINISHED_IN_LINE} AND next_attempt_at <= ? ORDER BY id LIMIT ?"
+)
+
+
+_LINE_UP = (
+    "UPDATE deliveries SET ordering_key = '' WHERE ordering_key IS NULL"
+    " AND status IN ('pending', 'sending', 'queued') AND webhook_id IN"
+    " (SELECT id FROM webhooks WHERE ordering = 'fifo' AND updated_at >= :since)"
 )
 
 
