@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import os
 import signal
 import time
@@ -359,3 +360,43 @@ class TestScaleOut:
         assert unhealthy == []
         # The answers had arrived during the freeze: responses, not timeouts.
         assert {r["response_status"] for r in cluster.query(superseded)} == {200}
+
+
+class TestOrderedAcrossWorkers:
+    def test_three_workers_keep_each_line_in_order_one_at_a_time(self, cluster: Cluster) -> None:
+        cluster.start(workers=3)
+        delay = 0.02
+        cluster.receiver.default = Reply(200, delay=delay)
+        keys, events = 20, 400
+        with cluster.api_process.client() as api:
+            create_event_type(api, "job.success")
+            create_webhook(
+                api,
+                cluster.receiver.url + "/fifo",
+                ordering="fifo",
+                ordering_key="${order.id}",
+                max_in_flight=50,
+            )
+            batch = [
+                {"type": "job.success", "data": {"n": n, "order": {"id": n % keys}}}
+                for n in range(events)
+            ]
+            r = api.post("/v1/apps/default/events/batch", json={"events": batch})
+            assert r.status_code == 202, r.text
+        cluster.all_succeeded(events, timeout=120)
+        lines: dict[int, list[Request]] = collections.defaultdict(list)
+        for request in cluster.receiver.received():
+            lines[request.json()["data"]["order"]["id"]].append(request)
+        assert len(lines) == keys
+        senders: set[int] = set()
+        for key, arrived in lines.items():
+            assert [r.json()["data"]["n"] for r in arrived] == list(range(key, events, keys))
+            # One at a time: each went only once the one before it had been answered.
+            gaps = [b.received_at - a.received_at for a, b in itertools.pairwise(arrived)]
+            assert min(gaps) >= delay * 0.9, (key, min(gaps))
+            senders |= {port_of(r) for r in arrived}
+        # The lines were served by more than one worker (told by their connections).
+        owners = [
+            source_ports(w.proc.pid, cluster.receiver.port) for w in cluster.workers if w.proc
+        ]
+        assert sum(bool(ports & senders) for ports in owners) >= 2
