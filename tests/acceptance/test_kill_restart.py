@@ -23,6 +23,7 @@ from tests.support.server import HookdProcess
 
 EVENTS = 40
 MAX_IN_FLIGHT = 8
+KEYS = 4  # the fifo case's lines
 
 
 @pytest.fixture
@@ -44,21 +45,29 @@ def statuses(process: HookdProcess) -> collections.Counter[str]:
         return collections.Counter(d["status"] for d in r.json()["data"])
 
 
+@pytest.mark.parametrize("fifo", [False, True], ids=["unordered", "fifo"])
 def test_kill_9_then_restart_finishes_every_delivery_within_10_s(
-    tmp_path: Path, receiver: Receiver
+    tmp_path: Path, receiver: Receiver, fifo: bool
 ) -> None:
     db_url = f"sqlite:///{tmp_path / 'hookd.db'}"
     first = serve(db_url, tmp_path).start()
     try:
         with first.client() as api:
             create_event_type(api, "job.success")
+            ordered = {"ordering": "fifo", "ordering_key": "${key}"} if fifo else {}
             create_webhook(
-                api, receiver.url + "/hook", events=["job.success"], max_in_flight=MAX_IN_FLIGHT
+                api,
+                receiver.url + "/hook",
+                events=["job.success"],
+                max_in_flight=MAX_IN_FLIGHT,
+                **ordered,
             )
-            events = [{"type": "job.success", "data": {"n": n}} for n in range(EVENTS)]
+            events = [
+                {"type": "job.success", "data": {"n": n, "key": n % KEYS}} for n in range(EVENTS)
+            ]
             r = api.post("/v1/apps/default/events/batch", json={"events": events})
             assert r.status_code == 202, r.text
-        receiver.wait_for(MAX_IN_FLIGHT + 2, timeout=30)
+        receiver.wait_for(KEYS + 2 if fifo else MAX_IN_FLIGHT + 2, timeout=30)
     finally:
         first.kill()  # SIGKILL: nothing released, nothing recorded
     assert statuses_in_db(tmp_path)["sending"] > 0, "nothing was in flight at the kill"
@@ -80,6 +89,13 @@ def test_kill_9_then_restart_finishes_every_delivery_within_10_s(
         # Only what the killed process had in flight arrives again, once more.
         assert len(twice) <= MAX_IN_FLIGHT and set(twice) <= {2}
         assert "took over" in second.output()
+        if fifo:  # each line in order across the kill; a resent head right after itself
+            lines: dict[int, list[int]] = collections.defaultdict(list)
+            for request in receiver.received():
+                data = request.json()["data"]
+                if not lines[data["key"]] or lines[data["key"]][-1] != data["n"]:
+                    lines[data["key"]].append(data["n"])
+            assert all(arrived == list(range(k, EVENTS, KEYS)) for k, arrived in lines.items())
         print(f"\nall done {took:.1f} s after the restart; {len(twice)} arrived twice")
     finally:
         second.stop()
