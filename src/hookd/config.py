@@ -206,3 +206,12 @@ class Settings(BaseSettings):
 
     template_renders_per_app: int = Field(1, ge=1, le=64)
     """Renders of one app that run at once per hookd process; the app's others queue."""
+
+    otel_endpoint: str | None = None
+    """OTLP/HTTP base URL for OpenTelemetry traces and metrics (`http://collector:4318`).
+
+    Unset: `OTEL_EXPORTER_OTLP_ENDPOINT` (and the other `OTEL_EXPORTER_OTLP_*`); both unset:
+    telemetry is off and OpenTelemetry is not even imported (docs/observability.md)."""
+
+    otel_service_name: str | None = None
+    """`service.name` of hookd's spans and metrics; unset: `OTEL_SERVICE_NAME`, else `hookd`."""
