@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, Field, StrictBool
 
+from hookd.api.schemas import Strict
 from hookd.domain.envelope import rfc3339
 from hookd.domain.models import ApiKey
 from hookd.domain.people import AppMember, AuditEntry, Org, OrgMember, User
@@ -15,8 +16,8 @@ from hookd.service.people import Me
 EMAIL = r"^[^@\s]{1,64}@[^@\s]{1,255}$"
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _In(Strict):
+    """A request body: unknown fields refused, NUL and lone surrogates too (schemas.Strict)."""
 
 
 class UserIn(_In):

@@ -6,14 +6,14 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from hookd.api.deps import AppDep, PrincipalDep, RuntimeDep
+from hookd.api.schemas import Strict
 from hookd.domain.envelope import rfc3339
 from hookd.store.portal_links import PortalLink
 
 router = APIRouter(prefix="/v1/apps/{app}/portal-links", tags=["portal"])
 
 
-class PortalLinkIn(BaseModel):
-    model_config = {"extra": "forbid"}
+class PortalLinkIn(Strict):
 
     expires_in: float | None = Field(
         default=None, description="Seconds the link lives (default 3600, at most the maximum)."
