@@ -96,7 +96,7 @@ class EventRepository:
         made = plan.rows(targets, {})
         params = (
             version,
-            *direct.columns(made.events, 8),
+            *direct.columns(made.events, 9),
             *direct.columns(made.fanouts, 4),
             *direct.columns(made.deliveries, 9),
             CHANNEL,
@@ -152,7 +152,17 @@ QUEUED = DeliveryStatus.QUEUED.value
 PENDING = DeliveryStatus.PENDING.value
 _INSERT_EVENT = direct.bulk_insert(
     events,
-    ("id", "app_id", "type", "data", "timestamp", "live", "idempotency_key", "created_at"),
+    (
+        "id",
+        "app_id",
+        "type",
+        "data",
+        "timestamp",
+        "live",
+        "idempotency_key",
+        "created_at",
+        "trace_context",
+    ),
 )
 _INSERT_FANOUT = direct.bulk_insert(fanouts, ("event_id", "app_id", "webhooks", "created_at"))
 _INSERT_DELIVERY = direct.bulk_insert(
@@ -230,10 +240,27 @@ class _Plan:
                 made.out.append(earlier[key])
                 continue
             stored = StoredEvent(
-                next(event_ids), app_id, item.type, item.data_json, now, item.live, key
+                next(event_ids),
+                app_id,
+                item.type,
+                item.data_json,
+                now,
+                item.live,
+                key,
+                item.trace_context,
             )
             made.events.append(
-                (stored.id, app_id, item.type, item.data_json, now, item.live, key, now)
+                (
+                    stored.id,
+                    app_id,
+                    item.type,
+                    item.data_json,
+                    now,
+                    item.live,
+                    key,
+                    now,
+                    stored.trace_context,
+                )
             )
             subscribed = targets.get(item.type)
             chosen = self.choose(item, subscribed) if subscribed else ()

@@ -16,6 +16,7 @@ class NewEvent:
     data_json: str
     idempotency_key: str | None = None
     live: bool = True
+    trace_context: str | None = None  # W3C trace context as JSON (hookd/telemetry.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,7 @@ class StoredEvent:
     timestamp: float
     live: bool
     idempotency_key: str | None = None
+    trace_context: str | None = None  # W3C trace context as JSON (hookd/telemetry.py)
 
 
 @dataclass(frozen=True, slots=True)

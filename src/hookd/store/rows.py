@@ -33,7 +33,7 @@ DELIVERY_WEBHOOK_ID = _DELIVERY_NAMES.index("webhook_id")
 DELIVERY_ID = _DELIVERY_NAMES.index("id")
 DELIVERY_KIND = _DELIVERY_NAMES.index("kind")
 WEBHOOK_COLUMNS = ", ".join(_WEBHOOK_NAMES)
-EVENT_COLUMNS = "id, app_id, type, data, timestamp, live, idempotency_key"
+EVENT_COLUMNS = "id, app_id, type, data, timestamp, live, idempotency_key, trace_context"
 
 
 def app(row: Row[Any]) -> App:
@@ -130,8 +130,8 @@ def _old_secrets(text: str) -> tuple[OldSecret, ...]:
 
 def event_from_tuple(row: tuple[Any, ...]) -> StoredEvent:
     """Build a StoredEvent from a row selected with EVENT_COLUMNS."""
-    id_, app_id, type_, data, timestamp, live, key = row
-    return StoredEvent(id_, app_id, type_, data, timestamp, bool(live), key)
+    id_, app_id, type_, data, timestamp, live, key, trace_context = row
+    return StoredEvent(id_, app_id, type_, data, timestamp, bool(live), key, trace_context)
 
 
 def event(row: Row[Any]) -> StoredEvent:
@@ -143,6 +143,7 @@ def event(row: Row[Any]) -> StoredEvent:
         timestamp=row.timestamp,
         live=bool(row.live),
         idempotency_key=row.idempotency_key,
+        trace_context=row.trace_context,
     )
 
 

@@ -217,6 +217,8 @@ events = sa.Table(
     sa.Column("live", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("idempotency_key", sa.String(256)),
     sa.Column("created_at", Time, nullable=False),
+    # The publishing span's W3C trace context, JSON (migration 0011; NULL: telemetry off).
+    sa.Column("trace_context", sa.Text),
     sa.UniqueConstraint("app_id", "idempotency_key"),
 )
 
