@@ -9,6 +9,7 @@ import random
 import time
 from dataclasses import dataclass
 
+from hookd import telemetry
 from hookd.background import every, stopping
 from hookd.config import Settings
 from hookd.delivery.batching import Scheduler
@@ -88,6 +89,7 @@ class Runtime:
             portal=PortalService(store, auth),
             new_admin_key=new_key,
         )
+        telemetry.start(settings, store)  # off unless an OTLP endpoint is set
         runtime.expander = Expander(store, poll=settings.poll_interval)
         runtime.expander.start()
         runtime.operational = OperationalEvents(store, settings)
@@ -131,6 +133,7 @@ class Runtime:
         if self.expander is not None:
             await self.expander.stop()
         await self.sender.close()
+        await telemetry.shutdown()  # exports the last spans
         await self.store.close()
 
 

@@ -23,6 +23,7 @@ import orjson
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hookd import telemetry
 from hookd.api.middleware import read_as_json
 from hookd.api.schemas import EventIn, PublishedOut
 from hookd.delivery.ingest import EventIn as NewEventIn
@@ -49,6 +50,8 @@ class FastPublish:
             return
         found = _PATH.fullmatch(scope["path"])
         headers = dict(reversed(list(scope["headers"])))  # repeated: the first, as Starlette
+        if telemetry.ON:  # the publisher's trace, for the route's publish too
+            telemetry.received(headers)
         length = headers.get(b"content-length", b"")
         key = headers.get(b"idempotency-key")
         if (

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 
-from hookd import ids
+from hookd import ids, telemetry
 from hookd.delivery import rendering
 from hookd.delivery.outcomes import settle
 from hookd.delivery.request import (
@@ -81,6 +81,16 @@ async def attempt(
     retries: bool = True,
 ) -> tuple[Sent, AttemptRecord]:
     """Make one attempt and return what was sent and the record that settles it."""
+    if telemetry.ON:
+        return await telemetry.traced_attempt(
+            claimed, _attempt(claimed, sender, policy, system, retries)
+        )
+    return await _attempt(claimed, sender, policy, system, retries)
+
+
+async def _attempt(
+    claimed: Claimed, sender: Sender, policy: RetryPolicy, system: System, retries: bool
+) -> tuple[Sent, AttemptRecord]:
     now = time.time()
     request = _unsent(claimed)
     try:
@@ -94,6 +104,8 @@ async def attempt(
         sent = _not_sent(now, "internal_error", _bug(claimed, "preparing the request", exc))
     else:
         try:
+            if telemetry.ON:
+                telemetry.stamp(request.headers)
             sent = await sender.send(request)
         except Exception as exc:
             sent = _not_sent(now, "internal_error", _bug(claimed, "sending the request", exc))

@@ -10,8 +10,10 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
+from hookd import telemetry
 from hookd.config import Settings
 from hookd.domain import jsonlimits
 from hookd.domain.filter import matches_filter
@@ -83,7 +85,13 @@ class Ingest:
                 raise Invalid(jsonlimits.within(f"{where}data", found[0]), found[1])
             data_json = jsonlimits.dumps(item.data)  # integers of any size, exactly
             new.append(NewEvent(item.type, data_json, item.idempotency_key))
-        call = _Call(app_id, new, asyncio.get_running_loop().create_future())
+        if telemetry.ON:
+            return await telemetry.traced_publish(app_id, new, partial(self._store_them, app_id))
+        return await self._store_them(app_id, new)
+
+    async def _store_them(self, app_id: str, new: Sequence[NewEvent]) -> list[Published]:
+        """Join the next group commit; return once these events are committed."""
+        call = _Call(app_id, list(new), asyncio.get_running_loop().create_future())
         self._waiting.append(call)
         # A committer that found nothing left is done at once, before any done
         # callback would run: count only the ones still going.
