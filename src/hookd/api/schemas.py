@@ -198,8 +198,14 @@ class WebhookIn(Strict):
     disable_after_seconds: float | None = Field(
         default=None, description="Disable after failing this long without a success."
     )
-    max_in_flight: int | None = Field(default=None, description="Requests in flight at most.")
-    rate_limit: float | None = Field(default=None, description="Requests per second at most.")
+    max_in_flight: int | None = Field(
+        default=None,
+        description="Requests in flight at most, per delivering process (HOOKD_DELIVERY_PROCESSES"
+        " and each `hookd worker`); use ordering: fifo for one at a time.",
+    )
+    rate_limit: float | None = Field(
+        default=None, description="Requests per second at most, per delivering process."
+    )
     mode: str | None = Field(default=None, description="immediate, or queued (batch delivery).")
     batch_order: str | None = Field(default=None, description="chronological or reverse.")
     batch_max_events: int | None = Field(default=None, description="Events per batch at most.")
