@@ -43,7 +43,9 @@ SHADOWED = frozenset({"/v1/apps/{app}/events/batch", "/v1/apps/{app}/webhooks/pr
 # number field takes `true` or "5" and a time field takes a Unix time (0, "0").
 # An accepted schema-violating body is dropped only when its bad field is exactly
 # such a coercion; anything else a negative case gets through still fails.
-_WRONG_TYPE = re.compile(r"in body - ([A-Za-z_]+): Incorrect type")
+_WRONG_TYPE = re.compile(
+    r"in body - ([A-Za-z_]+): Incorrect type|violates `type` at /properties/([A-Za-z_]+) "
+)
 _NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
 
 
@@ -51,7 +53,7 @@ def _lax_coercion(failure: Any, case: Any) -> bool:
     found = _WRONG_TYPE.search(failure.message or "")
     if failure.code != "ST201" or found is None or not isinstance(case.body, dict):
         return False
-    value = case.body.get(found.group(1))
+    value = case.body.get(found.group(1) or found.group(2))
     if isinstance(value, bool | int | float):
         return True
     return isinstance(value, str) and _NUMBER.fullmatch(value) is not None

@@ -10,8 +10,10 @@ from typing import Any
 import httpx
 import jsonschema_rs
 import pytest
+from pydantic import ValidationError
 
 from hookd.api.app import create_app
+from hookd.api.teams import UserIn
 from hookd.config import Settings
 from tests.support.server import HookdProcess
 
@@ -134,6 +136,21 @@ class TestConstraints:
         ]
         assert rule("events")["minItems"] == 1
         assert rule("max_in_flight")["maximum"] == 1000
+
+    @pytest.mark.parametrize("char", ["\x1c", "\x85", "\ufeff", "\xa0", "\u3000", " ", "\n"])
+    def test_email_pattern_agrees_with_validation(
+        self, document: dict[str, Any], char: str
+    ) -> None:
+        pattern = document["components"]["schemas"]["UserIn"]["properties"]["email"]["pattern"]
+        email = f"a{char}b@example.com"
+        documented = jsonschema_rs.Draft202012Validator({"pattern": pattern}).is_valid(email)
+        try:
+            UserIn(email=email, name="Ada")
+        except ValidationError:
+            accepted = False
+        else:
+            accepted = True
+        assert documented == accepted
 
     def test_a_batch_has_at_least_one_event(self, document: dict[str, Any]) -> None:
         assert (

@@ -24,6 +24,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from hookd.api.examples import OPERATIONS
+from hookd.api.teams import EMAIL
 from hookd.domain import signing
 from hookd.domain.matching import _NAME as TYPE_NAME
 from hookd.service.deliveries import STATUSES
@@ -152,7 +153,14 @@ _WEBHOOK_FIELDS: dict[str, dict[str, Any]] = {
     "batch_interval": {"minimum": 1, "maximum": 7 * 86400},
 }
 
+# pydantic checks patterns with Rust's regex, whose `\s` is Unicode White_Space;
+# JSON Schema's (ECMA-262) differs (U+0085 no, U+FEFF yes). Spell the class out.
+_SPACE = r"\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_EMAIL = {"pattern": EMAIL.replace(r"\s", _SPACE)}
+
 CONSTRAINTS: dict[tuple[str, str], dict[str, Any]] = {
+    ("UserIn", "email"): _EMAIL,
+    ("UserPatch", "email"): _EMAIL,
     ("EventIn", "type"): {"pattern": TYPE_NAME.pattern},
     ("EventTypeIn", "name"): {"pattern": TYPE_NAME.pattern},
     ("PortalLinkIn", "expires_in"): {"exclusiveMinimum": 0},
@@ -191,6 +199,22 @@ MODEL_RULES: dict[str, dict[str, Any]] = {
 """Schema name -> rules on the whole body (which fields are required together)."""
 
 
+LINKS: dict[str, dict[str, dict[str, Any]]] = {
+    "publishEvent": {
+        "getEvent": {"event_id": "$response.body#/id"},
+        "listDeliveries": {"event": "$response.body#/id"},
+    },
+    "createWebhook": {
+        "getWebhook": {"webhook_id": "$response.body#/id"},
+        "listDeliveries": {"webhook": "$response.body#/id"},
+    },
+    "createEventType": {"getEventType": {"name": "$response.body#/name"}},
+}
+"""operationId -> {target operationId: {its parameter: where the value comes from}}.
+
+OpenAPI links from the 2xx answer: the event a publish made is the answer's `id`
+(the body's `id` is an idempotency key, not the event's id)."""
+
 QUERY_RULES: dict[tuple[str, str], dict[str, Any]] = {
     ("listDeliveries", "status"): {"type": "string", "enum": list(STATUSES)},
 }
@@ -216,6 +240,22 @@ def _document(op: dict[str, Any]) -> None:
         if status.startswith("2") and doc.response is not None:
             for media in response.get("content", {}).values():
                 media["example"] = doc.response
+
+
+def _link(op: dict[str, Any], path: str) -> None:
+    """Give `op`'s 2xx answer the links of LINKS (the app is the request's own)."""
+    targets = LINKS.get(op["operationId"])
+    if not targets:
+        return
+    links = {}
+    for target, parameters in targets.items():
+        given = dict(parameters)
+        if "{app}" in path:
+            given["app"] = "$request.path.app"
+        links[target] = {"operationId": target, "parameters": given}
+    for status, response in op["responses"].items():
+        if status.startswith("2"):
+            response["links"] = links
 
 
 def _camel(name: str) -> str:
@@ -304,6 +344,7 @@ def build(app: FastAPI) -> dict[str, Any]:
                     "content": {"text/plain": {"schema": {"type": "string"}}},
                 }
             _document(op)
+            _link(op, path)
     return doc
 
 
