@@ -3,7 +3,7 @@ saying how its figures are measured, and `async def run(bench) -> Outcome`.
 
     1 throughput   2 ingest   3 latency   4 fanout
     5 backlog      6 noisy    7 celery    8 postgres
-    9 hostile_template   10 sustained
+    9 hostile_template   10 sustained   11 otel
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from benchmarks.scenarios import (
     ingest,
     latency,
     noisy,
+    otel,
     postgres,
     sustained,
     throughput,
@@ -34,6 +35,7 @@ SCENARIOS: dict[str, ModuleType] = {
     "postgres": postgres,
     "hostile_template": hostile,
     "sustained": sustained,
+    "otel": otel,
 }
 
 

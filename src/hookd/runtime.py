@@ -150,6 +150,7 @@ def collect_less() -> None:
 
     For the `serve` and `worker` commands, once their modules are imported.
     """
+    telemetry.preload()  # its modules are frozen with the rest
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)

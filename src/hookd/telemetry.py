@@ -13,14 +13,16 @@ with telemetry off a publish or an attempt costs one attribute read more.
                                   later: parented by the context stored with the event
 
 The outgoing request of an attempt carries the attempt span's `traceparent`
-(and `tracestate`), so the receiver joins the publisher's trace.
+(and `tracestate`), so the receiver joins the publisher's trace. Only a share of
+the events published without a sampled `traceparent` is traced
+(HOOKD_OTEL_SAMPLE_RATIO); the others' requests carry their unsampled context.
 """
 
 from __future__ import annotations
 
 import contextvars
 import os
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -72,7 +74,10 @@ def start(settings: Settings, store: Store | None = None) -> bool:
     from hookd import otel  # only now: with telemetry off, no OpenTelemetry module is loaded
 
     _impl = otel.Telemetry.exporting(
-        settings.otel_endpoint, service_name=settings.otel_service_name, store=store
+        settings.otel_endpoint,
+        service_name=settings.otel_service_name,
+        sample_ratio=settings.otel_sample_ratio,
+        store=store,
     )
     _owned = ON = True
     return True
@@ -90,12 +95,14 @@ async def shutdown() -> None:
     await impl.shutdown()
 
 
-def use_for_tests(span_exporter: Any, metric_reader: Any = None) -> Callable[[], None]:
-    """Turn telemetry on with these SDK parts (spans exported as they end); return an undo."""
+def use_for_tests(
+    span_exporter: Any, metric_exporter: Any = None, *, sample_ratio: float = 1.0
+) -> Callable[[], None]:
+    """Turn telemetry on with these SDK exporters (spans as they end); return an undo."""
     global ON, _impl, _owned
     from hookd import otel
 
-    _impl = otel.Telemetry.for_tests(span_exporter, metric_reader)
+    _impl = otel.Telemetry.for_tests(span_exporter, metric_exporter, sample_ratio)
     ON, _owned = True, False
 
     def undo() -> None:
@@ -131,13 +138,24 @@ async def traced_publish(
 
 
 async def traced_attempt(
-    claimed: Claimed, attempt: Coroutine[Any, Any, tuple[Sent, AttemptRecord]]
+    claimed: Claimed, run: Callable[[dict[str, str]], Awaitable[tuple[Sent, AttemptRecord]]]
 ) -> tuple[Sent, AttemptRecord]:
-    """Run one attempt inside its span, a child of the context stored with its event."""
-    result: tuple[Sent, AttemptRecord] = await _impl.attempt(claimed, attempt)
+    """Run one attempt in its span, a child of the context stored with its event.
+
+    `run` is given the trace headers its request carries (see `stamp`).
+    """
+    result: tuple[Sent, AttemptRecord] = await _impl.attempt(claimed, run)
     return result
 
 
-def stamp(headers: MutableMapping[str, str]) -> None:
-    """Add the current span's `traceparent` (and `tracestate`) to an outgoing request."""
-    _impl.stamp(headers)
+def stamp(headers: MutableMapping[str, str], trace: Mapping[str, str]) -> None:
+    """Add `traceparent` (and `tracestate`) to a request (none when its webhook sets its own)."""
+    headers.update(trace)
+
+
+def preload() -> None:
+    """Import the OpenTelemetry side now if it will be used (before the collector freezes)."""
+    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return
+    if os.environ.get("HOOKD_OTEL_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        from hookd import otel  # noqa: F401

@@ -18,10 +18,11 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from prometheus_client import REGISTRY
 
 from hookd import telemetry
 from hookd.api.app import create_app
@@ -36,16 +37,36 @@ PUBLISHER_SPAN = "00f067aa0ba902b7"
 TRACEPARENT = f"00-{TRACE_ID}-{PUBLISHER_SPAN}-01"
 
 
+class Collected(MetricExporter):
+    """Keep every metrics export."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.exports: list[MetricsData] = []
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        self.exports.append(metrics_data)
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        pass
+
+
 @pytest.fixture
-def exported() -> Iterator[tuple[InMemorySpanExporter, InMemoryMetricReader]]:
-    spans, metrics = InMemorySpanExporter(), InMemoryMetricReader()
+def exported() -> Iterator[tuple[InMemorySpanExporter, Collected]]:
+    spans, metrics = InMemorySpanExporter(), Collected()
     undo = telemetry.use_for_tests(spans, metrics)
     yield spans, metrics
     undo()
 
 
 @pytest.fixture
-def spans(exported: tuple[InMemorySpanExporter, InMemoryMetricReader]) -> InMemorySpanExporter:
+def spans(exported: tuple[InMemorySpanExporter, Collected]) -> InMemorySpanExporter:
     return exported[0]
 
 
@@ -139,7 +160,7 @@ class TestSpanTree:
         assert publish.attributes["hookd.event.type"] == "job.done"
         assert fanout.attributes["hookd.deliveries"] == 1
 
-        attrs = dict(attempt.attributes or {})
+        attrs: dict[str, Any] = dict(attempt.attributes or {})
         assert attrs["http.response.status_code"] == 200
         assert attrs["hookd.webhook.id"] == client.headers["x-webhook-id"]
         assert attrs["hookd.delivery.id"].startswith("dlv_")
@@ -159,7 +180,7 @@ class TestSpanTree:
         assert r.status_code == 202, r.text
         first, second = sorted(
             await attempts_ended(spans, 2),
-            key=lambda s: (s.attributes or {})["hookd.attempt.number"],
+            key=lambda s: int((s.attributes or {})["hookd.attempt.number"]),  # type: ignore[arg-type]
         )
         assert first.status.status_code is StatusCode.ERROR
         assert first.status.description == "500 Internal Server Error"
@@ -208,42 +229,93 @@ class TestSpanTree:
         assert (first.attributes or {})["error.type"] not in ("", "http_status")
 
 
+class TestSampling:
+    @pytest.fixture
+    def spans(self) -> Iterator[InMemorySpanExporter]:
+        exporter = InMemorySpanExporter()
+        undo = telemetry.use_for_tests(exporter, sample_ratio=0.0)
+        yield exporter
+        undo()
+
+    async def test_an_untraced_event_passes_its_context_on_and_a_traced_one_is_traced(
+        self, client: httpx.AsyncClient, receiver: Receiver, spans: InMemorySpanExporter
+    ) -> None:
+        # Published without a traceparent, at a sample ratio of 0: not traced.
+        r = await client.post(EVENTS, json={"type": "job.done", "data": {}})
+        assert r.status_code == 202, r.text
+        [untraced] = await receiver.wait_for_async(1)
+        version, trace_id, _, flags = untraced.headers["traceparent"].split("-")
+        assert version == "00" and int(trace_id, 16) and not int(flags, 16) & 1  # not sampled
+        # An unsampled publisher's context goes on as it is, unsampled.
+        unsampled = f"00-{TRACE_ID}-{PUBLISHER_SPAN}-00"
+        r = await client.post(
+            EVENTS, json={"type": "job.done", "data": {}}, headers={"traceparent": unsampled}
+        )
+        assert r.status_code == 202, r.text
+        second = (await receiver.wait_for_async(2))[1]
+        assert second.headers["traceparent"].split("-")[1::2] == [TRACE_ID, "00"]
+        # A sampled publisher's trace is traced whatever the ratio.
+        r = await client.post(
+            EVENTS, json={"type": "job.done", "data": {}}, headers={"traceparent": TRACEPARENT}
+        )
+        assert r.status_code == 202, r.text
+        third = (await receiver.wait_for_async(3))[2]
+        [attempt] = await attempts_ended(spans, 1)
+        assert third.headers["traceparent"] == f"00-{TRACE_ID}-{hex_span(attempt)}-01"
+        assert {hex_trace(s) for s in spans.get_finished_spans()} == {TRACE_ID}
+        assert len(spans.get_finished_spans()) == 3  # publish, fan-out, attempt: of the third
+
+
 class TestMetrics:
-    async def test_the_prometheus_counters_and_the_attempt_durations_are_exported(
+    async def test_the_prometheus_metrics_are_exported_as_they_are(
         self,
         client: httpx.AsyncClient,
         receiver: Receiver,
-        exported: tuple[InMemorySpanExporter, InMemoryMetricReader],
+        exported: tuple[InMemorySpanExporter, Collected],
     ) -> None:
-        spans, reader = exported
-        before = _points(reader)
+        spans, metrics = exported
+        before = _prometheus("hookd_attempts_total", outcome="succeeded")
         r = await client.post(EVENTS, json={"type": "job.done", "data": {}})
         assert r.status_code == 202, r.text
         await attempts_ended(spans, 1)
 
         async def check() -> dict[str, Any] | None:
-            found = _points(reader)
-            moved = found.get("hookd.attempts", {}).get("succeeded", 0) > before.get(
-                "hookd.attempts", {}
-            ).get("succeeded", 0)
-            return found if moved and "hookd.deliveries.pending" in found else None
+            now = _prometheus("hookd_attempts_total", outcome="succeeded")
+            found = _points(metrics)
+            if now < before + 1 or found.get("hookd.attempts", {}).get("succeeded") != now:
+                return None
+            return found if found.get("hookd.deliveries.pending") == {"": 0} else None
 
-        after = await eventually(check, what="the attempt counted")
-        assert (
-            after["hookd.events.ingested"][""]
-            >= before.get("hookd.events.ingested", {}).get("", 0) + 1
+        after = await eventually(check, what="the attempt exported, none pending")
+        assert after["hookd.events.ingested"][""] == _prometheus("hookd_events_ingested_total")
+        assert after["hookd.deliveries.created"][""] == _prometheus(
+            "hookd_deliveries_created_total"
         )
-        assert after["hookd.attempt.duration"]["succeeded"] >= 1  # a histogram's count
-        assert after["hookd.deliveries.pending"][""] >= 0
+        durations = _prometheus("hookd_attempt_duration_seconds_count")
+        assert after["hookd.attempt.duration"][""] == durations >= 1  # the histogram's count
+        [duration] = [
+            m
+            for rm in metrics.exports[-1].resource_metrics
+            for sm in rm.scope_metrics
+            for m in sm.metrics
+            if m.name == "hookd.attempt.duration"
+        ]
+        [point] = duration.data.data_points
+        assert duration.unit == "s"
+        assert list(point.explicit_bounds)[:3] == [0.005, 0.01, 0.025]  # type: ignore[union-attr]
+        assert sum(point.bucket_counts) == point.count  # type: ignore[union-attr]
 
 
-def _points(reader: InMemoryMetricReader) -> dict[str, dict[str, float]]:
-    """Return {metric: {its outcome label or '': value (a histogram: its count)}}."""
+def _prometheus(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def _points(metrics: Collected) -> dict[str, dict[str, float]]:
+    """Return {metric: {its outcome label or '': value (a histogram: its count)}}, last exported."""
     out: dict[str, dict[str, float]] = {}
-    data = reader.get_metrics_data()
-    if data is None:
+    if not metrics.exports:
         return out
-    for resource in data.resource_metrics:
+    for resource in metrics.exports[-1].resource_metrics:
         for scope in resource.scope_metrics:
             for metric in scope.metrics:
                 for point in metric.data.data_points:

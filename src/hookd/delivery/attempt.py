@@ -83,13 +83,18 @@ async def attempt(
     """Make one attempt and return what was sent and the record that settles it."""
     if telemetry.ON:
         return await telemetry.traced_attempt(
-            claimed, _attempt(claimed, sender, policy, system, retries)
+            claimed, partial(_attempt, claimed, sender, policy, system, retries)
         )
     return await _attempt(claimed, sender, policy, system, retries)
 
 
 async def _attempt(
-    claimed: Claimed, sender: Sender, policy: RetryPolicy, system: System, retries: bool
+    claimed: Claimed,
+    sender: Sender,
+    policy: RetryPolicy,
+    system: System,
+    retries: bool,
+    trace: dict[str, str] | None = None,  # traceparent, tracestate (hookd/telemetry.py)
 ) -> tuple[Sent, AttemptRecord]:
     now = time.time()
     request = _unsent(claimed)
@@ -104,8 +109,8 @@ async def _attempt(
         sent = _not_sent(now, "internal_error", _bug(claimed, "preparing the request", exc))
     else:
         try:
-            if telemetry.ON:
-                telemetry.stamp(request.headers)
+            if trace:
+                telemetry.stamp(request.headers, trace)
             sent = await sender.send(request)
         except Exception as exc:
             sent = _not_sent(now, "internal_error", _bug(claimed, "sending the request", exc))
