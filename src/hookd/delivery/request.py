@@ -16,10 +16,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import orjson
-
 from hookd import __version__
-from hookd.domain import template
+from hookd.domain import jsonlimits, template
 from hookd.domain.envelope import envelope_from_raw, rfc3339
 from hookd.domain.models import MASK, Webhook
 from hookd.domain.secrets import is_secret_header
@@ -100,7 +98,7 @@ def build_request(
     """Return the request for one event; raise RenderError if a template fails."""
     context: dict[str, Any] | None = None
     if needs_rendering(webhook):
-        data = orjson.loads(event.data_json)
+        data = jsonlimits.loads(event.data_json)  # integers beyond 64 bits exactly
         context = template.make_context(
             data if isinstance(data, dict) else {},
             event=_event_info(event),
@@ -126,7 +124,7 @@ def build_batch_request(
     app: str = "",
 ) -> OutgoingRequest:
     """Return one request carrying `events` (already in the webhook's batch order)."""
-    items = [(e, orjson.loads(e.data_json)) for e in events]
+    items = [(e, jsonlimits.loads(e.data_json)) for e in events]
     by_type: dict[str, list[Any]] = {}
     for event, data in items:
         by_type.setdefault(event.type, []).append(data)
@@ -145,7 +143,7 @@ def build_batch_request(
         assert context is not None
         body = _render_body(webhook, context, system)
     else:
-        body = orjson.dumps(by_type)
+        body = jsonlimits.dumps(by_type).encode()
     return _finish(webhook, body, msg_id=batch_id, now=now, context=context, system=system)
 
 
