@@ -36,3 +36,20 @@ class TestProbeBackoff:
         assert drained <= 10.0, drained
         after = await webhook_now(store, wh)
         assert after.circuit_open_until is None and after.failure_streak == 0
+
+    async def test_a_delivery_waiting_out_a_long_retry_goes_when_the_circuit_closes(
+        self, store: Store, start_worker: Callable[..., Worker], receiver: Receiver, app_id: str
+    ) -> None:
+        # The first failure of each delivery sends it 300 s away; the third opens the circuit.
+        start_worker(retry_schedule=(300.0, 300.0), circuit_after_failures=3, circuit_interval=60.0)
+        receiver.default = Reply(503)
+        wh = await make_webhook(store, app_id, receiver.url, max_in_flight=1)
+        published = [await publish(store, app_id) for _ in range(4)]
+
+        async def circuit_open() -> bool:
+            return (await webhook_now(store, wh)).circuit_open_until is not None
+
+        await eventually(circuit_open, what="the circuit to open")
+        receiver.default = Reply(200)  # back: the probe (the fourth) succeeds in 5 s
+        for p in published:  # the three that failed before it go too, not 300 s later
+            await settled(store, app_id, p.event.id, DeliveryStatus.SUCCEEDED, timeout=12)

@@ -243,7 +243,7 @@ _DELAY_PENDING = (
 )
 _PROBE_FIRST = (
     "UPDATE deliveries SET next_attempt_at = ? WHERE id = (SELECT id FROM deliveries"  # noqa: S608
-    f" WHERE {PENDING_OF_WEBHOOK} AND next_attempt_at = ? ORDER BY id LIMIT 1)"
+    f" WHERE {PENDING_OF_WEBHOOK} AND next_attempt_at < ? ORDER BY next_attempt_at, id LIMIT 1)"
 )
 _LET_GO = (
     f"UPDATE deliveries SET next_attempt_at = ? WHERE {PENDING_OF_WEBHOOK}"  # noqa: S608
@@ -278,12 +278,20 @@ def _hold(tx: direct.Tx, webhook_id: str, until: float, interval: float) -> None
     """
     later = until + interval
     tx.count(_DELAY_PENDING, (later, webhook_id, later))
-    tx.count(_PROBE_FIRST, (until, webhook_id, later))
+    # The probe is the first due of all it is owed, also one whose own retry is
+    # further away (a failed probe, or one that failed before the circuit opened):
+    # else a circuit whose deliveries all wait out long retries would probe none.
+    tx.count(_PROBE_FIRST, (until, webhook_id, PARKED_AT))
 
 
 def _let_go(tx: direct.Tx, webhook_id: str, held_until: float, now: float) -> None:
-    """Make the deliveries an open circuit held back due now."""
-    if tx.count(_LET_GO, (now, webhook_id, now, held_until)):
+    """Make the deliveries an open circuit held back due now, and any waiting out a retry.
+
+    A success proves the endpoint back: a delivery whose own retry the outage had
+    put minutes away (it failed before the circuit opened, or was a failed probe)
+    goes now with the rest instead of waiting that out. Parked ones stay parked.
+    """
+    if tx.count(_LET_GO, (now, webhook_id, now, max(held_until, PARKED_AT - 1))):
         notify_in(tx)
 
 
