@@ -208,3 +208,25 @@ class TestTakingOver:
             assert not beat.owns(held)  # what it claimed before is no longer its to send
         finally:
             await beat.stop()
+
+
+class TestClaimsLostMidAnswer:
+    async def test_an_owners_claims_it_never_saw_are_given_back(
+        self, store: Store, app_id: str
+    ) -> None:
+        await make_webhook(store, app_id, URL)
+        await publish(store, app_id)
+        await publish(store, app_id)
+        me = owner("wrk_me", pid=1)
+        await store.workers.register(me, now=time.time())
+        seen = await claim_one(store, owner=me.id)  # answered: the worker holds it
+        lost = await claim_one(store, owner=me.id)  # committed, but its answer was lost
+        released = await store.workers.release_unknown(me.id, {seen.claim_token}, now=time.time())
+        assert released == 1
+        again = await claim_one(store, owner=me.id)  # due at once, not after the lease
+        assert again.delivery.id == lost.delivery.id
+        # What it holds stays its own: the record of the seen claim still applies.
+        await store.deliveries.record(
+            [record_for(seen, "succeeded", DeliveryStatus.SUCCEEDED)], now=time.time()
+        )
+        assert [o for _, o, _ in await attempts_of(store, seen)] == ["succeeded"]

@@ -119,6 +119,10 @@ class Lanes:
         """Return how many more deliveries each lane can take (0 when full)."""
         return {webhook_id: lane.room for webhook_id, lane in self._lanes.items()}
 
+    def held(self) -> list[Claimed]:
+        """Return the deliveries waiting in the lanes (they are not in flight yet)."""
+        return [claimed for lane in self._lanes.values() for claimed in lane.waiting]
+
     def take_waiting(self) -> list[Claimed]:
         """Empty every queue (stopping): what never started goes back to the store."""
         out: list[Claimed] = []

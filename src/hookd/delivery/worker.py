@@ -95,6 +95,7 @@ class Worker:
         self._short_of_slots = False  # the last turn had too few free slots to claim
         self._capped: set[str] = set()  # webhooks the last claim took all their room of
         self._stopping = asyncio.Event()
+        self._claims_unknown = False  # a claim failed: it may have committed unseen
         self._loop_task: asyncio.Task[None] | None = None
 
     @property
@@ -143,6 +144,8 @@ class Worker:
             refused: list[Claimed] = []
             room = free >= min(low_water, settings.concurrency)
             self._short_of_slots = not room
+            if room and self._claims_unknown:
+                await self._give_back_unknown()
             if room:
                 self._store.wakeup.clear()
                 rooms = self._lanes.rooms()
@@ -156,6 +159,9 @@ class Worker:
                         owner=self._heartbeat.owner_id,
                     )
                 except Exception as exc:
+                    # Its COMMIT may have gone through with the answer lost: look for
+                    # such claims once the database answers again.
+                    self._claims_unknown = True
                     # The database down: one log line per outage, claims further apart.
                     if failed("worker: claiming", exc, log):
                         backoff = min(max(backoff * 2, 0.5), MAX_BACKOFF)
@@ -175,6 +181,20 @@ class Worker:
             # Without room, new work waits for a slot: a wake-up now would only
             # return at once, again and again, until one frees (it stays set).
             await self._wait(settings.poll_interval, wake=room)
+
+    async def _give_back_unknown(self) -> None:
+        """Give back deliveries leased to this process by claims it never saw answered."""
+        known = {c.claim_token for c in [*self._tasks.values(), *self._lanes.held()]}
+        try:
+            released = await self._store.workers.release_unknown(
+                self._heartbeat.owner_id, known, now=time.time()
+            )
+        except Exception:
+            return  # still unreachable: the next turn tries again
+        self._claims_unknown = False
+        if released:
+            log.warning("worker: gave back %d deliveries of claims lost mid-answer", released)
+            self._store.new_work()
 
     async def _give_back(self, claimed: list[Claimed]) -> None:
         """Release deliveries claimed for a full lane; the next claims leave their webhook out."""

@@ -74,6 +74,19 @@ class WorkerRepository:
             self._db.write, lambda tx: tx.count("DELETE FROM workers WHERE id = ?", (owner_id,))
         )
 
+    async def release_unknown(self, owner_id: str, known: set[str], *, now: float) -> int:
+        """Give back this owner's `sending` deliveries under none of the `known` claim tokens.
+
+        A claim whose COMMIT went through while its answer was lost (the database
+        went away mid-claim) leaves such rows: leased to a live owner that never
+        got them, they would wait out the whole lease.
+        """
+        return int(
+            await direct.transaction(
+                self._db.write, partial(_release_unknown, owner_id, known, now)
+            )
+        )
+
     async def reap(
         self,
         me: Owner,
@@ -108,6 +121,22 @@ def _reap(
             dead.append(owner_id)
     released = _release(tx, dead, now) if dead else 0
     return Reaped(dead, released)
+
+
+_HELD_BY = "SELECT id, claim_token FROM deliveries WHERE status = 'sending' AND lease_owner = ?"
+_GIVE_BACK = (
+    "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, claim_token = NULL,"
+    " lease_owner = NULL, updated_at = ? WHERE id = ? AND claim_token = ?"
+)
+
+
+def _release_unknown(owner_id: str, known: set[str], now: float, tx: direct.Tx) -> int:
+    lost = [(d, t) for d, t in tx.rows(_HELD_BY, (owner_id,)) if t not in known]
+    for delivery_id, token in lost:
+        tx.count(_GIVE_BACK, (now, now, delivery_id, token))
+    if lost:
+        notify_in(tx)
+    return len(lost)
 
 
 def _release(tx: direct.Tx, owners: Sequence[str], now: float) -> int:
