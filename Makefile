@@ -43,8 +43,8 @@ run: install
 	@HOOKD_ADMIN_KEY="$$(cat .hookd/admin-key)" exec $(BIN)/hookd serve --dev --host $(HOST) --port $(PORT)
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks faults
+	$(BIN)/ruff format --check src tests benchmarks faults
 	$(BIN)/mypy
 
 test: install postgres chromium lint
@@ -54,8 +54,8 @@ unit: install
 	$(BIN)/pytest tests/unit
 
 format: install
-	$(BIN)/ruff check --fix src tests benchmarks
-	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks faults
+	$(BIN)/ruff format src tests benchmarks faults
 
 bench: install postgres
 	$(BIN)/pip install --quiet -e '.[dev,bench]'

@@ -14,7 +14,6 @@ router = APIRouter(prefix="/v1/apps/{app}/portal-links", tags=["portal"])
 
 
 class PortalLinkIn(Strict):
-
     expires_in: float | None = Field(
         default=None, description="Seconds the link lives (default 3600, at most the maximum)."
     )
