@@ -3,7 +3,7 @@ saying how its figures are measured, and `async def run(bench) -> Outcome`.
 
     1 throughput   2 ingest   3 latency   4 fanout
     5 backlog      6 noisy    7 celery    8 postgres
-    9 hostile_template   10 sustained   11 otel
+    9 hostile_template   10 sustained   11 otel   12 fifo
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from benchmarks.scenarios import (
     backlog,
     celery,
     fanout,
+    fifo,
     hostile,
     ingest,
     latency,
@@ -36,6 +37,7 @@ SCENARIOS: dict[str, ModuleType] = {
     "hostile_template": hostile,
     "sustained": sustained,
     "otel": otel,
+    "fifo": fifo,
 }
 
 
