@@ -77,6 +77,9 @@ MAX_ERROR_WORDS = 256
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 _HEADERS = ("traceparent", "tracestate")
+# The trace context of an event that came without one and that the sampler left out:
+# its attempts make no span and send no traceparent.
+UNTRACED = ""
 # What an attempt gives back: what was sent, and the record that settles it.
 Attempted = tuple["Sent", "AttemptRecord"]
 
@@ -196,9 +199,13 @@ class Telemetry:
                 {"hookd.app.id": app_id, "hookd.event.type": item.type},
             )
             fanout = self._tracer.start_span("hookd.fanout", trace.set_span_in_context(span))
-            carrier: dict[str, str] = {}
-            _PROPAGATOR.inject(carrier, trace.set_span_in_context(fanout))
-            traced.append(replace(item, trace_context=orjson.dumps(carrier).decode()))
+            if incoming or fanout.is_recording():
+                carrier: dict[str, str] = {}
+                _PROPAGATOR.inject(carrier, trace.set_span_in_context(fanout))
+                context = orjson.dumps(carrier).decode()
+            else:
+                context = UNTRACED  # hookd's own trace, not sampled: nothing to pass on
+            traced.append(replace(item, trace_context=context))
             spans.append((span, fanout))
         try:
             published = await publish(traced)
@@ -222,6 +229,8 @@ class Telemetry:
         self, claimed: Claimed, run: Callable[[dict[str, str]], Awaitable[Attempted]]
     ) -> Attempted:
         delivery, webhook, event = claimed.delivery, claimed.webhook, claimed.event
+        if event.trace_context == UNTRACED:
+            return await run({})
         stored = _carrier(event.trace_context)
         own = bool(webhook.headers) and _sets_traceparent(webhook.headers)  # it wins
         if stored is not None and not _sampled(stored["traceparent"]):
