@@ -8,7 +8,6 @@ name was stored on SQLite and a 500 on PostgreSQL.
 from __future__ import annotations
 
 import httpx
-import pytest
 
 CASES = [
     ("/v1/users", b'{"email": "a@example.com", "name": "x\\u0000y"}', "name"),
@@ -19,11 +18,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("path", "body", "field"), CASES)
-def test_nul_and_lone_surrogates_are_refused_naming_the_field(
-    api: httpx.Client, path: str, body: bytes, field: str
-) -> None:
-    r = api.post(path, content=body, headers={"content-type": "application/json"})
-    assert r.status_code == 422, r.text
-    assert r.json()["error"]["details"][0]["field"] == field
+def test_nul_and_lone_surrogates_are_refused_naming_the_field(api: httpx.Client) -> None:
+    for path, body, field in CASES:  # one server for all cases
+        r = api.post(path, content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 422, (path, body, r.text)
+        assert r.json()["error"]["details"][0]["field"] == field, (path, body)
     assert api.get("/v1/orgs").status_code == 200  # and nothing half-stored broke a list
