@@ -220,5 +220,5 @@ class Settings(BaseSettings):
     """Share of the events published without a sampled `traceparent` that hookd traces.
 
     An event whose publisher sent a sampled `traceparent` is always traced (parent-based);
-    `OTEL_TRACES_SAMPLER` (and `_ARG`), when set, decides instead. Tracing every event costs
-    about a fifth of delivery throughput; this share costs under 5% (benchmarks, scenario 11)."""
+    `OTEL_TRACES_SAMPLER` (and `_ARG`), when set, decides instead. Each traced attempt
+    costs ~115 µs of CPU (docs/observability.md, benchmarks scenario 11)."""
