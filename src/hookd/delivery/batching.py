@@ -25,8 +25,8 @@ from hookd.store.batches import Batch, FlushDue
 
 log = logging.getLogger(__name__)
 
-# After a switch from queued to immediate, look once more this much later: a
-# publish that read the old mode may commit just after the switch's flush.
+# After a switch from queued to immediate (or to fifo ordering), look once more this
+# much later: a publish that read the old settings may commit just after the switch.
 STRAGGLER_SECONDS = 5.0
 
 
@@ -59,12 +59,15 @@ async def flush_webhook(
 
 
 def next_flush_at(
-    mode: str, batch_interval: float | None, *, was_queued: bool, now: float
+    mode: str, batch_interval: float | None, *, switched: bool, now: float
 ) -> float | None:
-    """Return when the scheduler next flushes a webhook that now has this mode and interval."""
+    """Return when the scheduler next flushes a webhook that now has this mode and interval.
+
+    `switched`: it leaves queued mode or becomes fifo, so stragglers are looked for.
+    """
     if mode == "queued":
         return None if batch_interval is None else now + batch_interval
-    return now + STRAGGLER_SECONDS if was_queued else None
+    return now + STRAGGLER_SECONDS if switched else None
 
 
 class Scheduler(Loop):
@@ -80,13 +83,14 @@ class Scheduler(Loop):
         """Flush what is due now; return the batches made."""
         made = 0
         now = time.time()
-        # Deliveries a publish made from settings read just before a switch to fifo.
-        await self._store.deliveries.line_up(changed_since=now - STRAGGLER_SECONDS)
         for due in await self._store.batches.due(now):
             later = _after(due, now)
             if not await self._store.batches.book(due, later):
                 continue  # another process took this round
             flushed = await flush_webhook(self._store, due.webhook_id, before=now)
+            # A straggler check after a switch to fifo: what a publish made from the
+            # settings it read just before the switch joins the line too.
+            await self._store.deliveries.line_up(due.webhook_id)
             if flushed.batches:
                 log.info(
                     "scheduler: webhook %s: %d batches carrying %d events",

@@ -87,20 +87,21 @@ class WebhookService:
         checked = await self._check(app, merged)
         wanted = {k: checked[k] for k in changes if k in checked}
         now = time.time()
-        if "mode" in wanted or "batch_interval" in wanted:
+        lined_up = checked["ordering"] == "fifo" and current.ordering != "fifo"
+        if "mode" in wanted or "batch_interval" in wanted or lined_up:
             wanted["next_flush_at"] = batching.next_flush_at(
                 checked["mode"],
                 checked["batch_interval"],
-                was_queued=current.mode == "queued",
+                switched=current.mode == "queued" or lined_up,
                 now=now,
             )
         updated = await self._store.webhooks.update(app.id, webhook_id, wanted, now)
         if updated is None:
             raise NotFound(f"webhook {webhook_id!r} not found")
-        if updated.ordering == "fifo" and current.ordering != "fifo":
-            # What it was owed before joins one line, in order (the scheduler
-            # catches what a racing publish makes from the old settings).
-            await self._store.deliveries.line_up(changed_since=now)
+        if lined_up:
+            # What it was owed before joins one line, in order; the scheduler's
+            # straggler check catches what a racing publish makes meanwhile.
+            await self._store.deliveries.line_up(webhook_id)
         if current.mode == "queued" and updated.mode != "queued":
             # What waited for a flush goes now, in the batches it was queued for.
             await batching.flush_webhook(self._store, webhook_id)

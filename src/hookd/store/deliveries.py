@@ -196,15 +196,15 @@ class DeliveryRepository:
             )
         return token if result.rowcount else None
 
-    async def line_up(self, *, changed_since: float) -> int:
-        """Put unordered unfinished deliveries of FIFO webhooks into one line, in order.
+    async def line_up(self, webhook_id: str) -> int:
+        """Put a FIFO webhook's unordered unfinished deliveries into one line, in order.
 
-        For webhooks switched to `fifo` since `changed_since` (their `updated_at`):
-        what was owed before the switch, and what a publish racing the switch made
-        from the old settings, joins the line `''` (a claim takes only lines' heads).
+        What it was owed before it was switched to `fifo` (and what a publish racing
+        the switch made from the old settings) joins the line `''`: a claim takes
+        only lines' heads. Does nothing for a webhook without ordering.
         """
         async with self._db.write.begin() as conn:
-            result = await conn.execute(sa.text(_LINE_UP), {"since": changed_since})
+            result = await conn.execute(sa.text(_LINE_UP), {"webhook": webhook_id})
         return int(result.rowcount or 0)
 
     async def count_pending(self) -> int:
@@ -265,9 +265,9 @@ _HEADS_OF_WEBHOOK = (
 
 
 _LINE_UP = (
-    "UPDATE deliveries SET ordering_key = '' WHERE ordering_key IS NULL"
-    " AND status IN ('pending', 'sending', 'queued') AND webhook_id IN"
-    " (SELECT id FROM webhooks WHERE ordering = 'fifo' AND updated_at >= :since)"
+    "UPDATE deliveries SET ordering_key = '' WHERE webhook_id = :webhook"
+    " AND ordering_key IS NULL AND status IN ('pending', 'sending')"
+    " AND EXISTS (SELECT 1 FROM webhooks WHERE id = :webhook AND ordering = 'fifo')"
 )
 
 
