@@ -14,31 +14,22 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from hookd.api.app import create_app
 from hookd.api.fastpath import FastPublish
 from hookd.config import Settings
+from tests.support.asgi import ADMIN, admin_client, served
 
-ADMIN = "hk_admin_fastpath_test_key_0123456789"
 EVENTS = "/v1/apps/default/events"
 
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    made = create_app(
-        settings.model_copy(update={"admin_key": ADMIN, "max_body_bytes": 4096}), worker=False
-    )
-    async with made.router.lifespan_context(made):
+    async with served(settings, worker=False, max_body_bytes=4096) as made:
         yield made
 
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport,
-        base_url="http://hookd.test",
-        headers={"Authorization": f"Bearer {ADMIN}"},
-    ) as c:
+    async with admin_client(app) as c:
         r = await c.post("/v1/apps/default/event-types", json={"name": "job.done"})
         assert r.status_code == 201, r.text
         r = await c.post(

@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -25,12 +24,11 @@ from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import REGISTRY
 
 from hookd import telemetry
-from hookd.api.app import create_app
 from hookd.config import Settings
+from tests.support.asgi import admin_client, served
 from tests.support.polling import eventually
 from tests.support.receiver import Receiver, Reply
 
-ADMIN = "hk_admin_otel_test_key_0123456789abcd"
 EVENTS = "/v1/apps/default/events"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PUBLISHER_SPAN = "00f067aa0ba902b7"
@@ -71,15 +69,7 @@ def spans(exported: tuple[InMemorySpanExporter, Collected]) -> InMemorySpanExpor
 
 
 async def _running(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app: FastAPI = create_app(settings.model_copy(update={"admin_key": ADMIN}), worker=True)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://hookd.test",
-            headers={"Authorization": f"Bearer {ADMIN}"},
-        ) as client,
-    ):
+    async with served(settings, worker=True) as app, admin_client(app) as client:
         yield client
 
 

@@ -18,16 +18,15 @@ import pytest
 from fastapi import FastAPI
 
 from hookd import ids
-from hookd.api.app import create_app
 from hookd.config import Settings
 from hookd.delivery import attempt as attempt_module
 from hookd.delivery.sender import Sender
 from hookd.domain.models import Webhook
 from hookd.runtime import Runtime
+from tests.support.asgi import admin_client, served
 from tests.support.polling import eventually
 from tests.support.receiver import Receiver
 
-ADMIN = "hk_admin_poison_test_key_0123456789abcd"
 APP = "/v1/apps/default"
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 # The URL of issue 20: nesting past Python's recursion limit inside `${…}`.
@@ -36,22 +35,13 @@ DEEP_URL = "https://example.com/${" + "(" * 990 + "1" + ")" * 990 + "}"
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    made = create_app(
-        settings.model_copy(update={"admin_key": ADMIN, "circuit_after_failures": 0}),
-        worker=True,
-    )
-    async with made.router.lifespan_context(made):
+    async with served(settings, worker=True, circuit_after_failures=0) as made:
         yield made
 
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport,
-        base_url="http://hookd.test",
-        headers={"Authorization": f"Bearer {ADMIN}"},
-    ) as c:
+    async with admin_client(app) as c:
         r = await c.post(f"{APP}/event-types", json={"name": "job.done"})
         assert r.status_code == 201, r.text
         yield c

@@ -19,14 +19,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from hookd.api.app import create_app
 from hookd.config import Settings
 from hookd.delivery import rendering
 from hookd.delivery.request import OutgoingRequest, RenderError, System
+from tests.support.asgi import admin_client, served
 from tests.support.polling import eventually
 from tests.support.receiver import Receiver
 
-ADMIN = "hk_admin_isolation_test_key_0123456789a"
 HOSTILE_APP = "/v1/apps/default"
 HOSTILE = '<% for i in range(n) %><% for j in range(n) %><% endfor %><% endfor %>{"ok": true}'
 CIRCUIT_AFTER = 3
@@ -34,28 +33,19 @@ CIRCUIT_AFTER = 3
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    tuned = settings.model_copy(
-        update={
-            "admin_key": ADMIN,
-            "template_max_seconds": 1.0,
-            "circuit_after_failures": CIRCUIT_AFTER,
-            "retry_schedule": (0.05,) * 5,
-        }
-    )
-    made = create_app(tuned, worker=True)
-    async with made.router.lifespan_context(made):
+    async with served(
+        settings,
+        worker=True,
+        template_max_seconds=1.0,
+        circuit_after_failures=CIRCUIT_AFTER,
+        retry_schedule=(0.05,) * 5,
+    ) as made:
         yield made
 
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport,
-        base_url="http://hookd.test",
-        headers={"Authorization": f"Bearer {ADMIN}"},
-        timeout=30,
-    ) as c:
+    async with admin_client(app, timeout=30) as c:
         yield c
 
 
