@@ -13,7 +13,6 @@ import asyncio
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,9 +22,9 @@ from pathlib import Path
 import aiohttp
 import uvloop
 
-from benchmarks import ROOT
 from benchmarks.context import FULL, QUICK, Bench
 from benchmarks.report import Outcome, kept_notes, machine, markdown, table, text_table
+from benchmarks.revision import run_at
 from benchmarks.scenarios import SCENARIOS, select
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
@@ -126,27 +125,10 @@ def reproducible(given: list[str]) -> list[str]:
 
 def measure_revision(rev: str, given: list[str]) -> int:
     """Export src/ at `rev` and run the harness again on it, in a child process."""
-    sha = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--verify", f"{rev}^{{commit}}"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
-    export = Path(tempfile.mkdtemp(prefix=f"hookd-src-{sha[:8]}-"))
-    try:
-        archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", sha, "src"], capture_output=True, check=True
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", str(export)], input=archive, check=True)
-        rest = [a for i, a in enumerate(given) if a != "--rev" and given[i - 1 : i] != ["--rev"]]
-        rest = [a for a in rest if not a.startswith("--rev=")]
-        env = {
-            **os.environ,
-            "BENCH_HOOKD_SRC": str(export / "src"),
-            "BENCH_HOOKD_REV": sha,
-            "BENCH_COMMAND": shlex.join(["python", "-m", "benchmarks", *reproducible(given)]),
-        }
-        return subprocess.run([sys.executable, "-m", "benchmarks", *rest], env=env).returncode
-    finally:
-        shutil.rmtree(export, ignore_errors=True)
+    rest = [a for i, a in enumerate(given) if a != "--rev" and given[i - 1 : i] != ["--rev"]]
+    rest = [a for a in rest if not a.startswith("--rev=")]
+    command = shlex.join(["python", "-m", "benchmarks", *reproducible(given)])
+    return run_at(rev, "benchmarks", rest, {"BENCH_COMMAND": command})
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ import asyncio
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import aiohttp
 import uvloop
-from benchmarks import ROOT
+from benchmarks.revision import run_at
 
 from faults.report import DOCS, cells, printed, write
 from faults.scenarios import FULL, QUICK, SCENARIOS, Context, Sizes
@@ -114,28 +113,8 @@ def _without(given: list[str], *options: str) -> list[str]:
 
 def measure_revision(rev: str, given: list[str]) -> int:
     """Export src/ at `rev` and run the suite on it in a child process."""
-    sha = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--verify", f"{rev}^{{commit}}"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
-    export = Path(tempfile.mkdtemp(prefix=f"hookd-src-{sha[:8]}-"))
-    try:
-        archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", sha, "src"], capture_output=True, check=True
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", str(export)], input=archive, check=True)
-        env = {
-            **os.environ,
-            "BENCH_HOOKD_SRC": str(export / "src"),
-            "BENCH_HOOKD_REV": sha,
-            "FAULTS_COMMAND": shlex.join(
-                ["python", "-m", "faults", *_without(given, "--output", "--keep")]
-            ),
-        }
-        rest = _without(given, "--rev")
-        return subprocess.run([sys.executable, "-m", "faults", *rest], env=env).returncode
-    finally:
-        shutil.rmtree(export, ignore_errors=True)
+    command = shlex.join(["python", "-m", "faults", *_without(given, "--output", "--keep")])
+    return run_at(rev, "faults", _without(given, "--rev"), {"FAULTS_COMMAND": command})
 
 
 if __name__ == "__main__":

@@ -100,6 +100,14 @@ async def _off_loop(call: Callable[[], object]) -> None:
     await asyncio.to_thread(call)
 
 
+async def _kill_and_restart(rig: Rig, process: Hookd) -> tuple[float, float]:
+    """kill -9 a hookd process and start it again at once; (killed, up again), wall clock."""
+    await _off_loop(lambda: rig.kill(process))
+    killed = time.time()
+    await _off_loop(lambda: rig.restart(process))
+    return killed, time.time()
+
+
 def _publishing(
     ctx: Context, url: str, name: str, rate: float, seconds: float
 ) -> asyncio.Task[Published]:
@@ -128,10 +136,7 @@ async def sqlite_kill9(ctx: Context) -> Row:
         kills: list[tuple[float, float]] = []  # (killed, up again), wall clock
         for moment in moments:
             await _at(began + moment)
-            await _off_loop(lambda: rig.kill(serve))
-            killed = time.time()
-            await _off_loop(lambda: rig.restart(serve))
-            kills.append((killed, time.time()))
+            kills.append(await _kill_and_restart(rig, serve))
         fault_end = time.time()
         published = await publishing
         row.notes.append(
@@ -190,10 +195,7 @@ async def pg_workers_kill(ctx: Context) -> Row:
         began = time.monotonic()
         publishing = _publishing(ctx, serve.url, row.scenario, s.workers_rate, seconds)
         await _at(began + lead * 0.5)
-        await _off_loop(lambda: rig.kill(workers[0]))
-        killed = time.time()
-        await _off_loop(lambda: rig.restart(workers[0]))
-        kills = [(killed, time.time())]
+        kills = [await _kill_and_restart(rig, workers[0])]
         await _at(began + lead)
         rig.signal(workers[1], signal.SIGSTOP)
         stopped = time.time()
