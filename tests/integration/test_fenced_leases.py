@@ -185,8 +185,9 @@ class TestTakingOver:
         reaped = await store.workers.reap(me, now=now, stale=10.0)
         # Only the silent one: a dead pid on another host says nothing about it.
         assert (reaped.owners, reaped.released) == (["wrk_silent"], 1)
-        assert await store.workers.beat("wrk_alive", now=now)
-        assert not await store.workers.beat("wrk_silent", now=now)  # it must start anew
+        assert (await store.workers.beat(alive, now=now, stale=10.0))[0]
+        kept, _ = await store.workers.beat(silent, now=now, stale=10.0)
+        assert not kept  # it must start anew
 
     async def test_a_heartbeat_presumed_dead_carries_on_under_a_new_id(
         self, store: Store, app_id: str, settings: Settings

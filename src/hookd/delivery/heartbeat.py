@@ -29,7 +29,7 @@ from hookd.metrics import LEASES_TAKEN_OVER
 from hookd.outage import OUTAGE
 from hookd.store import Store
 from hookd.store.records import Claimed
-from hookd.store.workers import Owner, host_identity
+from hookd.store.workers import Owner, Reaped, host_identity
 
 __all__ = ["Heartbeat"]
 
@@ -94,7 +94,9 @@ class Heartbeat:
     async def beat(self) -> None:
         """Renew this process's row (anew, under a new id, if others took it over); reap."""
         now = time.time()
-        if not await self._store.workers.beat(self.owner.id, now=now):
+        kept, reaped = await self._store.workers.beat(self.owner, now=now, stale=self._timeout)
+        self._took_over(reaped)
+        if not kept:
             old, self.owner = self.owner.id, new_owner()
             log.warning(
                 "heartbeat: %s was presumed dead (no heartbeat for over %g s) and its"
@@ -104,10 +106,13 @@ class Heartbeat:
                 self.owner.id,
             )
             await self._store.workers.register(self.owner, now=now)
-        await self._reap()
 
     async def _reap(self) -> None:
-        reaped = await self._store.workers.reap(self.owner, now=time.time(), stale=self._timeout)
+        self._took_over(
+            await self._store.workers.reap(self.owner, now=time.time(), stale=self._timeout)
+        )
+
+    def _took_over(self, reaped: Reaped) -> None:
         if reaped.owners:
             LEASES_TAKEN_OVER.inc(reaped.released)
             log.warning(

@@ -5,8 +5,9 @@ runs, its last heartbeat), and every delivery it claims names it in
 `lease_owner`. A lease lasts as long as its owner lives:
 
     register   at start: the row, then `reap` (a restart frees what it held before)
-    beat       every HOOKD_HEARTBEAT_SECONDS; False: the row is gone, others took
-               its leases over (the process was presumed dead), so register anew
+    beat       every HOOKD_HEARTBEAT_SECONDS, and reap in the same transaction;
+               False: the row is gone, others took its leases over (the process
+               was presumed dead), so register anew
     reap       a row whose heartbeat is older than `stale`, or whose process is
                gone from this host (its pid no longer runs here), is deleted and
                its `sending` deliveries are due again at once
@@ -26,7 +27,7 @@ from hookd.store import direct
 from hookd.store.engine import Engines
 from hookd.store.notify import notify_in
 
-__all__ = ["Owner", "WorkerRepository"]
+__all__ = ["Owner", "Reaped", "WorkerRepository"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +65,21 @@ class WorkerRepository:
             lambda tx: tx.count(_REGISTER, (owner.id, now, now, owner.host, owner.pid)),
         )
 
-    async def beat(self, owner_id: str, *, now: float) -> bool:
-        """Renew this process's leases; False if its row is gone (others took them over)."""
-        return bool(await direct.transaction(self._db.write, partial(_beat, owner_id, now)))
+    async def beat(
+        self,
+        me: Owner,
+        *,
+        now: float,
+        stale: float,
+        alive: Callable[[int], bool] | None = None,
+    ) -> tuple[bool, Reaped]:
+        """Renew this process's leases and `reap`, in one transaction.
+
+        The flag is False when its row is gone: others took its leases over.
+        """
+        return await direct.transaction(
+            self._db.write, partial(_beat, me, now, now - stale, alive or pid_alive)
+        )
 
     async def leave(self, owner_id: str) -> None:
         """Delete this process's row at a clean stop (it has released what it held)."""
@@ -101,8 +114,11 @@ class WorkerRepository:
         )
 
 
-def _beat(owner_id: str, now: float, tx: direct.Tx) -> int:
-    return tx.count(_BEAT, (now, owner_id))
+def _beat(
+    me: Owner, now: float, cutoff: float, alive: Callable[[int], bool], tx: direct.Tx
+) -> tuple[bool, Reaped]:
+    kept = tx.count(_BEAT, (now, me.id)) > 0
+    return kept, _reap(me, now, cutoff, alive, tx)
 
 
 def _reap(
